@@ -1,0 +1,216 @@
+"""People, teams, roles, passwords, login throttling and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exposure.models import ROLES, ApiToken, Team, TeamLead, User, UserRole
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+API_SCOPES = ("attachments:write", "attachments:read", "summaries:read")
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be carried out; the message says why."""
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        scheme, n, salt_hex, digest_hex = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(
+            password.encode(), salt=bytes.fromhex(salt_hex), dklen=32, n=int(n), r=8, p=1
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def _check_password_strength(password: str) -> None:
+    if len(password) < 10:
+        raise AccountError("password must be at least 10 characters")
+
+
+def create_team(session: Session, name: str, now: datetime) -> Team:
+    if session.scalar(select(Team).where(Team.name == name)) is not None:
+        raise AccountError(f"team {name!r} already exists")
+    team = Team(name=name, created_at=now)
+    session.add(team)
+    session.flush()
+    return team
+
+
+def team_by_name(session: Session, name: str) -> Team:
+    team = session.scalar(select(Team).where(Team.name == name))
+    if team is None:
+        raise AccountError(f"no team named {name!r}")
+    return team
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    roles: Iterable[str],
+    now: datetime,
+    *,
+    display_name: str | None = None,
+    team: Team | None = None,
+) -> User:
+    roles = sorted(set(roles))
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        raise AccountError(f"roles must be some of {', '.join(ROLES)}; got {roles}")
+    if not username or len(username) > 80:
+        raise AccountError("username must be 1 to 80 characters")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise AccountError(f"user {username!r} already exists")
+    _check_password_strength(password)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        team_id=team.id if team else None,
+        active=True,
+        session_token=secrets.token_urlsafe(32),
+        failed_logins=0,
+        created_at=now,
+        role_rows=[UserRole(role=r) for r in roles],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def make_lead(session: Session, team: Team, user: User) -> None:
+    if "lead" not in user.roles:
+        raise AccountError(f"{user.username} does not hold the lead role")
+    if session.get(TeamLead, (team.id, user.id)) is None:
+        session.add(TeamLead(team_id=team.id, user_id=user.id))
+        session.flush()
+
+
+def is_lead_of(session: Session, lead_id: int, member: User) -> bool:
+    if member.team_id is None:
+        return False
+    return session.get(TeamLead, (member.team_id, lead_id)) is not None
+
+
+def user_by_session_token(session: Session, token: str) -> User | None:
+    user = session.scalar(select(User).where(User.session_token == token))
+    if user is None or not user.active:
+        return None
+    return user
+
+
+def revoke_sessions(user: User) -> None:
+    """Invalidate every session of this user, including copied cookies."""
+    user.session_token = secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None
+    reason: str  # 'ok' | 'invalid' | 'locked' | 'disabled'
+    locked_until: datetime | None = None
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    now: datetime,
+    *,
+    max_failures: int,
+    lock_seconds: int,
+) -> LoginResult:
+    """Check a password; count failures per account and lock it for a while after too many."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        verify_password(hash_password("timing-equaliser"), password)
+        return LoginResult(None, "invalid")
+    if user.locked_until is not None and user.locked_until > now:
+        return LoginResult(None, "locked", user.locked_until)
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + timedelta(seconds=lock_seconds)
+            user.failed_logins = 0
+            session.flush()
+            return LoginResult(None, "locked", user.locked_until)
+        session.flush()
+        return LoginResult(None, "invalid")
+    if not user.active:
+        return LoginResult(None, "disabled")
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+    return LoginResult(user, "ok")
+
+
+def set_password(user: User, password: str) -> None:
+    _check_password_strength(password)
+    user.password_hash = hash_password(password)
+    revoke_sessions(user)
+
+
+def set_active(user: User, active: bool) -> None:
+    user.active = active
+    revoke_sessions(user)
+
+
+def _token_digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_api_token(
+    session: Session, name: str, scopes: Iterable[str], now: datetime
+) -> tuple[ApiToken, str]:
+    """Create a token; the plaintext is returned once and only its hash is stored."""
+    scopes = sorted(set(scopes))
+    bad = [s for s in scopes if s not in API_SCOPES]
+    if bad or not scopes:
+        raise AccountError(f"scopes must be some of {', '.join(API_SCOPES)}; got {scopes}")
+    plaintext = "svg_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        name=name,
+        prefix=plaintext[:10],
+        token_hash=_token_digest(plaintext),
+        scopes=" ".join(scopes),
+        created_at=now,
+    )
+    session.add(token)
+    session.flush()
+    return token, plaintext
+
+
+def token_for(session: Session, plaintext: str, now: datetime) -> ApiToken | None:
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plaintext)))
+    if token is None or token.revoked_at is not None:
+        return None
+    token.last_used_at = now
+    return token
+
+
+def revoke_api_token(session: Session, token_id: int, now: datetime) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise AccountError(f"no API token with id {token_id}")
+    token.revoked_at = now
+    session.flush()
+    return token

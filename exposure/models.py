@@ -1,0 +1,206 @@
+"""Typed SQLAlchemy 2.0 models for the whole service, on one declarative base."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+
+from exposure.timecol import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("associate", "lead", "wellbeing", "admin")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class Team(Base):
+    __tablename__ = "team"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime]
+
+    members: Mapped[list[User]] = relationship(back_populates="team", foreign_keys="User.team_id")
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Rotated on logout, password change and disabling: every older session stops working.
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    team: Mapped[Team | None] = relationship(back_populates="members", foreign_keys=[team_id])
+    role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(r.role for r in self.role_rows)
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class TeamLead(Base):
+    __tablename__ = "team_lead"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    prefix: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class Blob(Base):
+    """Original attachment bytes, content-addressed. Never served except through a reveal."""
+
+    __tablename__ = "blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+    __table_args__ = (UniqueConstraint("ticket_ref", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_ref: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    media_kind: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(16))
+    mime: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(ForeignKey("blob.sha256"))
+    size: Mapped[int]
+    width: Mapped[int]
+    height: Mapped[int]
+    frames: Mapped[int]
+    source_url: Mapped[str | None] = mapped_column(Text)
+    labels: Mapped[list[str]]
+    # 'flagged' | 'clear' | 'unknown'; unknown is treated as flagged (fail closed).
+    flag_state: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[list[str]]
+    severity: Mapped[int] = mapped_column(Integer, default=0)
+    flag_source: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ExposureEvent(Base):
+    __tablename__ = "exposure_event"
+    __table_args__ = (
+        UniqueConstraint("user_id", "client_event_id"),
+        Index("ix_exposure_event_user_started", "user_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachment.id"), index=True)
+    client_event_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[int]
+    level: Mapped[int]
+    region: Mapped[str | None] = mapped_column(String(64))
+    modality: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RevealGrant(Base):
+    """A single-use, short-lived right to fetch one revealed rendition, bound to one person."""
+
+    __tablename__ = "reveal_grant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachment.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("exposure_event.id"))
+    level: Mapped[int]
+    region: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class Break(Base):
+    __tablename__ = "break_period"
+    __table_args__ = (Index("ix_break_period_user_ends", "user_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    # 'enforced' | 'step_away' | 'rotation'
+    kind: Mapped[str] = mapped_column(String(16))
+    # 'active' | 'completed' | 'overridden'
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id"))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]

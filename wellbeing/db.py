@@ -1,0 +1,90 @@
+"""One SQLAlchemy session per app context, bound to the engine the factory configured."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from exposure import audit
+from exposure.storage import make_engine
+from wellbeing.clock import Clock
+
+log = logging.getLogger("wellbeing.security")
+
+
+@dataclass
+class _State:
+    engine: Engine
+    factory: sessionmaker[Session]
+
+
+class Database:
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(app.config["DATABASE_URL"])
+        app.extensions["wellbeing.db"] = _State(
+            engine, sessionmaker(engine, expire_on_commit=False)
+        )
+        app.teardown_appcontext(self._close)
+
+    @staticmethod
+    def _state() -> _State:
+        state: _State = current_app.extensions["wellbeing.db"]
+        return state
+
+    @property
+    def engine(self) -> Engine:
+        return self._state().engine
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = self._state().factory()
+        session: Session = g.db_session
+        return session
+
+    @staticmethod
+    def _close(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()
+
+
+def clock() -> Clock:
+    found: Clock = current_app.extensions["wellbeing.clock"]
+    return found
+
+
+def security_event(action: str, **detail: Any) -> None:
+    """Record a refusal of hostile or unauthorised input in the audit log.
+
+    A refused request changes nothing, so its pending work is rolled back first; that also
+    frees SQLite's write lock for this write. If even this write fails, the structured log
+    line still carries the event.
+    """
+    addr = request.remote_addr if request else None
+    log.warning("security event %s %s", action, detail, extra={"remote_addr": addr})
+    session = db.session
+    try:
+        session.rollback()
+        audit.record(
+            session,
+            "security." + action,
+            clock().now(),
+            actor_id=detail.pop("actor_id", None),
+            token_id=detail.pop("token_id", None),
+            attachment_id=detail.pop("attachment_id", None),
+            remote_addr=addr,
+            **detail,
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.exception("could not write security event %s", action)

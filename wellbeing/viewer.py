@@ -1,0 +1,151 @@
+"""The associate's pages: home, the safe viewer, reveal, heartbeats and stepping away."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from exposure import attachments, audit, breaks, ledger
+from exposure.categories import LEVEL_NAMES, display_rule
+from exposure.models import Attachment
+from wellbeing import inputs
+from wellbeing.auth import roles_required
+from wellbeing.db import clock, db, security_event
+from wellbeing.guard import refuse_if_restricted
+
+bp = Blueprint("viewer", __name__)
+
+
+def _attachment(attachment_id: int) -> Attachment:
+    att = db.session.get(Attachment, attachment_id)
+    if att is None:
+        abort(404, description="No such attachment.")
+    return att
+
+
+@bp.get("/")
+@login_required
+def home() -> Any:
+    now = clock().now()
+    restriction = breaks.active_restriction(db.session, current_user.id, now)
+    return render_template(
+        "home.html",
+        restriction=restriction,
+        seconds_left=restriction.seconds_left(now) if restriction else None,
+    )
+
+
+@bp.get("/view/<int:attachment_id>")
+@roles_required("associate")
+def view(attachment_id: int) -> Any:
+    att = _attachment(attachment_id)
+    refuse_if_restricted(att)
+    level = attachments.default_level(att)
+    event_id = secrets.token_urlsafe(12)
+    ledger.record_view(
+        db.session,
+        current_user.id,
+        att,
+        level=level,
+        region=None,
+        modality="animation" if att.frames > 1 else "image",
+        client_event_id=event_id,
+        now=clock().now(),
+    )
+    db.session.commit()
+    return render_template(
+        "viewer.html",
+        att=att,
+        sensitive=attachments.is_sensitive(att),
+        level=level,
+        level_name=LEVEL_NAMES[level],
+        max_level=attachments.max_level(att),
+        rule=display_rule(att.categories),
+        event_id=event_id,
+        heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
+    )
+
+
+@bp.post("/view/<int:attachment_id>/reveal")
+@roles_required("associate")
+def reveal(attachment_id: int) -> Any:
+    req = inputs.RevealRequest.from_form(request.form)
+    att = _attachment(attachment_id)
+    refuse_if_restricted(att)
+    now = clock().now()
+    try:
+        grant = ledger.reveal(
+            db.session,
+            current_user.id,
+            att,
+            level=req.level,
+            region=req.region,
+            client_event_id=req.client_event_id,
+            now=now,
+            ttl_seconds=current_app.config["REVEAL_TTL_SECONDS"],
+            modality="animation" if att.frames > 1 else "image",
+        )
+    except ledger.LevelNotAllowed as exc:
+        security_event("reveal_above_max", actor_id=current_user.id, attachment_id=att.id)
+        abort(403, description=str(exc))
+    except ledger.LedgerConflict as exc:
+        abort(409, description=str(exc))
+    if grant.created:
+        audit.record(
+            db.session,
+            "reveal",
+            now,
+            actor_id=current_user.id,
+            attachment_id=att.id,
+            level=req.level,
+            region=ledger.format_region(req.region),
+        )
+    db.session.commit()  # the ledger entry exists before any revealed byte is sent
+    return jsonify(
+        url=url_for("media.once", token=grant.token),
+        expires_at=grant.expires_at.isoformat(),
+        client_event_id=req.client_event_id,
+        level=req.level,
+    )
+
+
+@bp.post("/events/<client_event_id>/heartbeat")
+@roles_required("associate")
+def heartbeat(client_event_id: str) -> Any:
+    event_id = inputs.client_event_id(client_event_id)
+    cfg = current_app.config
+    event = ledger.heartbeat(
+        db.session,
+        current_user.id,
+        event_id,
+        clock().now(),
+        grace_seconds=cfg["HEARTBEAT_GRACE_SECONDS"],
+        cap_seconds=cfg["SAFE_VIEW_MAX_SECONDS"],
+    )
+    if event is None:
+        abort(404, description="No such view of yours.")
+    db.session.commit()
+    return jsonify(client_event_id=event_id, duration_seconds=round(event.duration_seconds, 1))
+
+
+@bp.post("/step-away")
+@roles_required("associate")
+def step_away() -> Response:
+    minutes = inputs.minutes(request.form.get("minutes"), default=10, low=1, high=60)
+    now = clock().now()
+    breaks.start_break(db.session, current_user.id, "step_away", now, minutes=minutes)
+    db.session.commit()
+    return redirect(url_for("viewer.home"))
