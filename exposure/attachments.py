@@ -50,7 +50,7 @@ class Registration:
         if not isinstance(self.filename, str) or len(self.filename) > 255:
             raise AttachmentError("filename must be a string of at most 255 characters")
         _check_flag(self.flag_state, self.categories, self.severity, self.flag_source)
-        if len(self.labels) > 50 or any(
+        if not isinstance(self.labels, list) or len(self.labels) > 50 or any(
             not isinstance(lb, str) or len(lb) > 100 for lb in self.labels
         ):
             raise AttachmentError("labels must be at most 50 strings of at most 100 characters")

@@ -50,7 +50,7 @@ def _configure_flask(app: Flask) -> None:
         if cfg["ENV"] == "production":
             raise RuntimeError("WELLBEING_SECRET_KEY must be set in production")
         cfg["SECRET_KEY"] = _dev_secret(Path(cfg["DATA_DIR"]))
-    cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_UPLOAD_BYTES"] + 1024 * 1024
+    cfg["MAX_CONTENT_LENGTH"] = cfg["MAX_UPLOAD_BYTES"] + 64 * 1024  # room for metadata
     cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=cfg["SESSION_HOURS"])
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["SESSION_COOKIE_SAMESITE"] = cfg["COOKIE_SAMESITE"]

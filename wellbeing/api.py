@@ -144,7 +144,13 @@ def _fetch(url: str) -> bytes:
         allow_private=cfg["UPSTREAM_ALLOW_PRIVATE"],
     )
     try:
-        return fetch(url, policy, ssl_context=current_app.extensions.get("wellbeing.upstream_tls"))
+        # Tests inject a TLS context trusting their CA and a resolver for their made-up host.
+        return fetch(
+            url,
+            policy,
+            ssl_context=current_app.extensions.get("wellbeing.upstream_tls"),
+            resolver=current_app.extensions.get("wellbeing.upstream_resolver"),
+        )
     except UpstreamRefused as exc:
         security_event("upstream_refused", token_id=_token().id, code=exc.code, url=url[:500])
         status = 413 if exc.code == "too_large" else 422

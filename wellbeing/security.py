@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app
+import io
+from typing import IO
+
+from flask import Flask, Request, Response, current_app
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
 
 
+class MemoryUploadRequest(Request):
+    """Keep uploaded files in memory (bounded by MAX_CONTENT_LENGTH): originals never touch
+    a temporary file on disk."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return io.BytesIO()
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = MemoryUploadRequest
     csrf.init_app(app)
     app.after_request(_headers)
 
