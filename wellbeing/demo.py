@@ -67,7 +67,7 @@ def _samples() -> Iterator[tuple[str, bytes]]:
         for i in range(6):
             yield f"scene-{i}.jpg", _scene(i)
         return
-    for name in ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "camera"):
+    for name in ("astronaut", "chelsea", "coffee", "rocket", "camera", "moon"):
         arr = getattr(data, name)()
         yield f"{name}.jpg", _jpeg(arr)
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from wellbeing.db import db, security_event
+from wellbeing.renditions import Saturated
 
 log = logging.getLogger("wellbeing.errors")
 
@@ -48,6 +49,13 @@ def init_app(app: Flask) -> None:
         return _respond(
             exc.code, (exc.name or "error").lower().replace(" ", "_"), exc.description or ""
         )
+
+    @app.errorhandler(Saturated)
+    def _saturated(exc: Saturated) -> Any:
+        response, status = _respond(
+            429, "busy", "Every render slot is busy; try again in a moment."
+        )
+        return response, status, {"Retry-After": "2", "Cache-Control": "no-store"}
 
     @app.errorhandler(SQLAlchemyError)
     def _database(exc: SQLAlchemyError) -> Any:
