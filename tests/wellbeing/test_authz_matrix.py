@@ -1,0 +1,110 @@
+"""Who may call what: every route of the app against every kind of caller.
+
+The table must name every route the app serves, so a new route cannot ship without a row.
+Cookie-authenticated POSTs from callers without a CSRF token (anonymous, API tokens) are
+refused by the CSRF check (400) before anything else runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Auth
+
+CALLERS = ["anonymous", "associate", "lead", "wellbeing", "admin", "token", "token_readonly"]
+PEOPLE = ("associate", "lead", "wellbeing", "admin")
+
+
+def _row(anonymous: int, associate: int, others: int, token: int, readonly: int | None = None):
+    return {
+        "anonymous": anonymous,
+        "associate": associate,
+        "lead": others,
+        "wellbeing": others,
+        "admin": others,
+        "token": token,
+        "token_readonly": token if readonly is None else readonly,
+    }
+
+
+ALL_200 = dict.fromkeys(CALLERS, 200)
+ASSOCIATE_POST = _row(400, 200, 403, 400)
+API = _row(401, 401, 401, 200)
+
+# route rule -> (method, path template, {caller: expected status}); the order is the order of
+# the calls, and step-away is last because it starts a break for whoever may call it.
+MATRIX: dict[str, tuple[str, str, dict[str, int]]] = {
+    "/": ("GET", "/", _row(302, 200, 200, 302)),
+    "/login": ("GET", "/login", ALL_200),
+    "/view/<int:attachment_id>": ("GET", "/view/{att}", _row(302, 200, 403, 302)),
+    "/view/<int:attachment_id>/reveal": ("POST", "/view/{att}/reveal", ASSOCIATE_POST),
+    "/events/<client_event_id>/heartbeat": ("POST", "/events/{event}/heartbeat", ASSOCIATE_POST),
+    "/media/<int:attachment_id>/safe": ("GET", "/media/{att}/safe", _row(401, 200, 403, 401)),
+    "/media/once/<token>": ("POST", "/media/once/{grant}", ASSOCIATE_POST),
+    "/api/v1/attachments": ("POST", "/api/v1/attachments", _row(401, 401, 401, 400, 403)),
+    "/api/v1/attachments/<int:attachment_id>": ("GET", "/api/v1/attachments/{att}", API),
+    "/api/v1/attachments/<int:attachment_id>/flag": (
+        "POST",
+        "/api/v1/attachments/{att}/flag",
+        _row(401, 401, 401, 200, 403),
+    ),
+    "/api/v1/openapi.json": ("GET", "/api/v1/openapi.json", ALL_200),
+    "/healthz": ("GET", "/healthz", ALL_200),
+    "/readyz": ("GET", "/readyz", ALL_200),
+    "/static/<path:filename>": ("GET", "/static/app.css", ALL_200),
+    "/step-away": ("POST", "/step-away", _row(400, 302, 403, 400)),
+    "/logout": ("POST", "/logout", _row(400, 302, 302, 400)),
+}
+
+
+def test_matrix_names_every_route(app):
+    assert {rule.rule for rule in app.url_map.iter_rules()} == set(MATRIX)
+
+
+@pytest.fixture
+def setup(world):
+    team = world.team()
+    for role in PEOPLE:
+        world.user(role, role, team_id=team)
+    world.user("owner", "associate", team_id=team)
+    return {
+        "att": world.attachment(),
+        "tokens": {"token": world.token(), "token_readonly": world.token("attachments:read")},
+    }
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_every_route_for_every_caller(app, setup, caller):
+    # The view event and the grant belong to the associate on the associate's row, and to
+    # somebody else on every other row (so those rows also probe for IDOR).
+    owner = Auth(app.test_client())
+    owner.login("associate" if caller == "associate" else "owner")
+    page = owner.client.get(f"/view/{setup['att']}").get_data(as_text=True)
+    event = page.split('data-event="')[1].split('"')[0]
+    reveal = owner.post(
+        f"/view/{setup['att']}/reveal", {"level": "3", "client_event_id": "evt-matrix-01"}
+    )
+    grant = reveal.json["url"].rsplit("/", 1)[1]
+
+    auth = owner if caller == "associate" else Auth(app.test_client())
+    headers: dict[str, str] = {}
+    if caller in setup["tokens"]:
+        headers["Authorization"] = f"Bearer {setup['tokens'][caller]}"
+    elif caller in PEOPLE and caller != "associate":
+        assert auth.login(caller).status_code == 302
+
+    failures = []
+    for rule, (method, template, expected) in MATRIX.items():
+        path = template.format(att=setup["att"], event=event, grant=grant)
+        kwargs: dict = {"headers": dict(headers)}
+        if method == "POST" and not path.startswith("/api/") and caller in PEOPLE:
+            kwargs["headers"]["X-CSRFToken"] = auth.csrf()
+        if rule.endswith("/reveal"):
+            kwargs["data"] = {"level": "3", "client_event_id": "evt-matrix-02"}
+        if rule.endswith("/flag"):
+            kwargs["json"] = {"flag_state": "flagged", "categories": ["other"]}
+        response = auth.client.open(path, method=method, **kwargs)
+        response.close()
+        if response.status_code != expected[caller]:
+            failures.append(f"{method} {path}: {response.status_code} != {expected[caller]}")
+    assert failures == []
