@@ -63,6 +63,29 @@ SETTINGS: dict[str, Setting] = {
         False,
         "Allow upstream addresses in private/loopback ranges. Tests only; never in production.",
     ),
+    "POLICY_FILE": Setting(
+        "", "Exposure policy (TOML). Empty: the default policy shipped in exposure/."
+    ),
+    "SCHEDULER_INTERVAL_SECONDS": Setting(60, "How often the scheduler's reconciler runs."),
+    "SCHEDULER_STALE_SECONDS": Setting(
+        300, "/readyz reports the scheduler stale when its heartbeat is older than this."
+    ),
+    "SCHEDULER_IN_PROCESS": Setting(
+        False, "Run the scheduler inside the web process (single-process dev/demo server only)."
+    ),
+    "ALERT_EMAIL": Setting(False, "Send alerts by email to the leads / wellbeing staff."),
+    "SMTP_HOST": Setting("localhost", "SMTP server for alert emails."),
+    "SMTP_PORT": Setting(25, "SMTP port."),
+    "SMTP_STARTTLS": Setting(False, "Use STARTTLS with the SMTP server."),
+    "SMTP_USERNAME": Setting("", "SMTP user name (empty: no login)."),
+    "SMTP_PASSWORD": Setting("", "SMTP password."),
+    "SMTP_FROM": Setting("safe-view@localhost", "From address of alert emails."),
+    "WEBHOOK_LEAD_URL": Setting("", "Slack-compatible webhook for alerts to leads (empty: off)."),
+    "WEBHOOK_WELLBEING_URL": Setting(
+        "", "Slack-compatible webhook for alerts to wellbeing staff (empty: off)."
+    ),
+    "DELIVERY_MAX_ATTEMPTS": Setting(8, "Attempts per alert delivery before it is marked failed."),
+    "BASE_URL": Setting("", "External URL of the service, for links in emails and webhooks."),
     "SENDFILE_HEADER": Setting(
         "", "Serve cached renditions via `X-Accel-Redirect` or `X-Sendfile` (behind nginx/Apache)."
     ),

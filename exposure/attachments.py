@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,7 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from exposure.categories import FLAG_SOURCES, FLAG_STATES, display_rule, validate_categories
+from exposure.categories import (
+    CATEGORIES,
+    FLAG_SOURCES,
+    FLAG_STATES,
+    CategoryRule,
+    display_rule,
+    validate_categories,
+)
 from exposure.models import Attachment, Blob
 
 
@@ -50,8 +58,10 @@ class Registration:
         if not isinstance(self.filename, str) or len(self.filename) > 255:
             raise AttachmentError("filename must be a string of at most 255 characters")
         _check_flag(self.flag_state, self.categories, self.severity, self.flag_source)
-        if not isinstance(self.labels, list) or len(self.labels) > 50 or any(
-            not isinstance(lb, str) or len(lb) > 100 for lb in self.labels
+        if (
+            not isinstance(self.labels, list)
+            or len(self.labels) > 50
+            or any(not isinstance(lb, str) or len(lb) > 100 for lb in self.labels)
         ):
             raise AttachmentError("labels must be at most 50 strings of at most 100 characters")
 
@@ -78,16 +88,16 @@ def is_sensitive(attachment: Attachment) -> bool:
     return attachment.flag_state != "clear"
 
 
-def default_level(attachment: Attachment) -> int:
+def default_level(attachment: Attachment, table: Mapping[str, CategoryRule] = CATEGORIES) -> int:
     if not is_sensitive(attachment):
         return 4
-    return display_rule(attachment.categories).default_level
+    return display_rule(attachment.categories, table).default_level
 
 
-def max_level(attachment: Attachment) -> int:
+def max_level(attachment: Attachment, table: Mapping[str, CategoryRule] = CATEGORIES) -> int:
     if not is_sensitive(attachment):
         return 4
-    return display_rule(attachment.categories).max_level
+    return display_rule(attachment.categories, table).max_level
 
 
 def find(session: Session, ticket_ref: str, external_id: str) -> Attachment | None:

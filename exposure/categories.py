@@ -5,7 +5,7 @@ These are the built-in defaults; the policy file (its own issue) will override t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 PLACEHOLDER, SAFE, PEEK, GRAY, ORIGINAL = 0, 1, 2, 3, 4
@@ -45,17 +45,19 @@ def validate_categories(names: Iterable[str]) -> list[str]:
     return names
 
 
-def primary_category(names: Iterable[str]) -> str:
-    """The heaviest category, which decides display rules and the ledger's category."""
+def primary_category(names: Iterable[str], table: Mapping[str, CategoryRule] = CATEGORIES) -> str:
+    """The heaviest category, which decides the ledger's category."""
     names = list(names)
     if not names:
         return "other"
-    return max(names, key=lambda n: CATEGORIES[n].weight)
+    return max(names, key=lambda n: table[n].weight)
 
 
-def display_rule(names: Iterable[str]) -> CategoryRule:
+def display_rule(
+    names: Iterable[str], table: Mapping[str, CategoryRule] = CATEGORIES
+) -> CategoryRule:
     """The strictest rule over all of an item's categories."""
-    rules = [CATEGORIES[n] for n in names] or [CATEGORIES["other"]]
+    rules = [table[n] for n in names] or [table["other"]]
     return CategoryRule(
         weight=max(r.weight for r in rules),
         default_level=min(r.default_level for r in rules),

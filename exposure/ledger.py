@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exposure.attachments import is_sensitive, max_level
-from exposure.categories import primary_category
+from exposure.categories import CATEGORIES, CategoryRule, primary_category
 from exposure.models import Attachment, ExposureEvent, RevealGrant
 
 MODALITIES = ("image", "animation", "video", "audio")
@@ -57,14 +58,14 @@ def record_view(
     modality: str,
     client_event_id: str,
     now: datetime,
+    table: Mapping[str, CategoryRule] = CATEGORIES,
 ) -> tuple[ExposureEvent, bool]:
     """Record that a person saw an item at a level; a retry returns the first event."""
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}")
-    if level > max_level(attachment):
-        raise LevelNotAllowed(
-            f"level {level} is above the maximum ({max_level(attachment)}) for this item"
-        )
+    top = max_level(attachment, table)
+    if level > top:
+        raise LevelNotAllowed(f"level {level} is above the maximum ({top}) for this item")
     region_text = format_region(region)
     found = _existing(session, user_id, client_event_id)
     if found is None:
@@ -74,7 +75,7 @@ def record_view(
                     user_id=user_id,
                     attachment_id=attachment.id,
                     client_event_id=client_event_id,
-                    category=primary_category(attachment.categories)
+                    category=primary_category(attachment.categories, table)
                     if is_sensitive(attachment)
                     else "clear",
                     severity=attachment.severity,
@@ -156,6 +157,7 @@ def reveal(
     now: datetime,
     ttl_seconds: int,
     modality: str = "image",
+    table: Mapping[str, CategoryRule] = CATEGORIES,
 ) -> Grant:
     """Log a deliberate reveal and issue a single-use URL token for its rendition.
 
@@ -171,6 +173,7 @@ def reveal(
         modality=modality,
         client_event_id=client_event_id,
         now=now,
+        table=table,
     )
     token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=ttl_seconds)

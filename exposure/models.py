@@ -35,7 +35,12 @@ ROLES = ("associate", "lead", "wellbeing", "admin")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+        list[int]: JSON(),
+    }
 
 
 class Team(Base):
@@ -54,6 +59,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(255))
     password_hash: Mapped[str] = mapped_column(String(255))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -188,7 +194,102 @@ class Break(Base):
     ends_at: Mapped[datetime | None]
     reason: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    trigger_id: Mapped[int | None] = mapped_column(ForeignKey("policy_trigger.id"))
     created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PolicyTrigger(Base):
+    """One firing of a policy rule for one person. Its natural key makes every action
+    idempotent: a retry, a crash or a second worker cannot fire the same rule twice."""
+
+    __tablename__ = "policy_trigger"
+    __table_args__ = (UniqueConstraint("user_id", "rule_id", "window_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    rule_id: Mapped[str] = mapped_column(String(80))
+    window_key: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    metric_value: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    fired_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CheckIn(Base):
+    """A wellbeing check-in: answers are private to the associate and wellbeing staff."""
+
+    __tablename__ = "check_in"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("ix_check_in_user_due", "user_id", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    key: Mapped[str] = mapped_column(String(120))
+    instrument: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(120))
+    trigger_id: Mapped[int | None] = mapped_column(ForeignKey("policy_trigger.id"))
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    reminded_at: Mapped[datetime | None]
+    overdue_alerted_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    answers: Mapped[list[int] | None] = mapped_column(JSON)
+    score: Mapped[int | None]
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Alert(Base):
+    """A message to a team's leads or to wellbeing staff, deduplicated by its key."""
+
+    __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_audience_ack", "audience", "acknowledged_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    # 'lead' | 'wellbeing'
+    audience: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class Delivery(Base):
+    """One alert sent over one channel (email, webhook), retried with backoff until it goes."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel", "target"),
+        Index("ix_delivery_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(255))
+    # 'pending' | 'sent' | 'failed'
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class SchedulerHeartbeat(Base):
+    __tablename__ = "scheduler_heartbeat"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    beat_at: Mapped[datetime]
 
 
 class AuditEvent(Base):

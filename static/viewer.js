@@ -11,6 +11,9 @@
   var reblur = document.getElementById("reblur");
   var box = document.getElementById("region-box");
   var stage = document.getElementById("stage");
+  var levelName = document.getElementById("level-name");
+  var safeLabel = levelName ? levelName.textContent : "";
+  var LEVEL_NAMES = { 2: "peek", 3: "grayscale", 4: "original" };
   var heartbeatMs = Number(root.dataset.heartbeat) * 1000;
   var heartbeatUrl = root.dataset.heartbeatUrl;
   var currentEvent = root.dataset.event;
@@ -26,6 +29,7 @@
   }
 
   function say(text) { if (status) { status.textContent = text; } }
+  function label(text) { if (levelName) { levelName.textContent = text; } }
 
   function post(url, form) {
     var body = form || new FormData();
@@ -56,6 +60,8 @@
     currentEvent = root.dataset.event;
     if (reblur) { reblur.hidden = true; }
     img.dataset.revealed = "0";
+    label(safeLabel);
+    say("Blurred again.");
   }
 
   function reveal(level, region) {
@@ -79,6 +85,7 @@
       img.hidden = false;
       if (placeholder) { placeholder.hidden = true; }
       img.dataset.revealed = String(level);
+      label("Showing: " + LEVEL_NAMES[level] + (region ? " (one region)" : ""));
       currentEvent = eventId;
       if (reblur) { reblur.hidden = false; }
       say("Revealed and recorded. Use 'Blur again' when you are done.");
@@ -88,7 +95,7 @@
   Array.prototype.forEach.call(document.querySelectorAll("button.reveal"), function (btn) {
     btn.addEventListener("click", function () { reveal(Number(btn.dataset.level)); });
   });
-  if (reblur) { reblur.addEventListener("click", function () { showSafe(); say("Blurred again."); }); }
+  if (reblur) { reblur.addEventListener("click", showSafe); }
 
   var peek = document.getElementById("peek");
   if (peek) {
@@ -113,6 +120,8 @@
     stage.addEventListener("pointerdown", function (e) {
       if (!drawing || img.hidden) { return; }
       e.preventDefault();
+      // Keep getting the pointer when the drag leaves the image, so the release still counts.
+      stage.setPointerCapture(e.pointerId);
       var rect = img.getBoundingClientRect();
       origin = { x: e.clientX, y: e.clientY, rect: rect };
       box.hidden = false;

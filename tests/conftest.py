@@ -33,7 +33,8 @@ PASSWORD = "correct-horse-battery"
 PG_ADMIN_URL = os.environ.get(
     "WELLBEING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-PG_TEST_DB = "wellbeing_test"
+# One database per test session, so concurrent runs on one server never clash.
+PG_TEST_DB = f"wellbeing_test_{os.getpid()}"
 
 
 def _require(flag: str) -> bool:
@@ -59,8 +60,13 @@ def postgres_url_or_skip() -> str:
 
 
 @pytest.fixture(scope="session")
-def _pg_url() -> str:
-    return postgres_url_or_skip()
+def _pg_url() -> Iterator[str]:
+    url = postgres_url_or_skip()
+    yield url
+    engine = create_engine(make_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEST_DB} WITH (FORCE)"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

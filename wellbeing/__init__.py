@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the app: load config, bind extensions, register blueprints and the CLI."""
-    from wellbeing import api, auth, errors, health, media, renditions, security, viewer
+    from wellbeing import api, auth, errors, health, media, policies, renditions, security, viewer
     from wellbeing.cli import register_cli
     from wellbeing.db import db
 
@@ -30,6 +30,7 @@ def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = No
     app.extensions["wellbeing.clock"] = clock or SystemClock()
 
     db.init_app(app)
+    policies.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     renditions.init_app(app)

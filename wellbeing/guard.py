@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Response, jsonify, make_response, render_template, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
@@ -45,16 +47,17 @@ class Locked(HTTPException):
         return response
 
 
-def refuse_if_restricted(attachment: Attachment) -> None:
+def refuse_if_restricted(attachment: Attachment, *, granted_at: datetime | None = None) -> None:
     """Raise 423 if the signed-in person may not see this item now.
 
     Unflagged items pass; if the break state cannot be read, the database error propagates
-    and the app answers 503, so an unknown state refuses too.
+    and the app answers 503, so an unknown state refuses too. `granted_at` honours a grant
+    whose own reveal started the break (that reveal was logged; the next one is refused).
     """
     if not is_sensitive(attachment):
         return
     now = clock().now()
-    restriction = active_restriction(db.session, current_user.id, now)
+    restriction = active_restriction(db.session, current_user.id, now, ignore_started_at=granted_at)
     if restriction is not None:
         security_event(
             "refused_on_break",

@@ -12,6 +12,7 @@ from exposure.models import Attachment
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 from wellbeing.guard import refuse_if_restricted
+from wellbeing.policies import policy
 from wellbeing.renditions import media_response, render_for
 
 bp = Blueprint("media", __name__, url_prefix="/media")
@@ -24,7 +25,7 @@ def safe(attachment_id: int) -> Any:
     if att is None:
         abort(404, description="No such attachment.")
     refuse_if_restricted(att)
-    return media_response(render_for(att, attachments.default_level(att)))
+    return media_response(render_for(att, attachments.default_level(att, policy().categories)))
 
 
 @bp.post("/once/<token>")
@@ -39,5 +40,5 @@ def once(token: str) -> Any:
     att = db.session.get(Attachment, grant.attachment_id)
     if att is None:
         abort(404, description="No such attachment.")
-    refuse_if_restricted(att)
+    refuse_if_restricted(att, granted_at=grant.created_at)
     return media_response(render_for(att, grant.level, ledger.parse_region(grant.region)))

@@ -18,13 +18,14 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from exposure import attachments, audit, breaks, ledger
-from exposure.categories import LEVEL_NAMES, display_rule
+from exposure import attachments, audit, breaks, ledger, viewing
+from exposure.categories import LEVEL_NAMES
 from exposure.models import Attachment
 from wellbeing import inputs
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 from wellbeing.guard import refuse_if_restricted
+from wellbeing.policies import policy, routes
 
 bp = Blueprint("viewer", __name__)
 
@@ -53,15 +54,16 @@ def home() -> Any:
 def view(attachment_id: int) -> Any:
     att = _attachment(attachment_id)
     refuse_if_restricted(att)
-    level = attachments.default_level(att)
+    pol = policy()
+    level = attachments.default_level(att, pol.categories)
     event_id = secrets.token_urlsafe(12)
-    ledger.record_view(
+    viewing.record_view(
         db.session,
+        pol,
+        routes(),
         current_user.id,
         att,
         level=level,
-        region=None,
-        modality="animation" if att.frames > 1 else "image",
         client_event_id=event_id,
         now=clock().now(),
     )
@@ -72,8 +74,7 @@ def view(attachment_id: int) -> Any:
         sensitive=attachments.is_sensitive(att),
         level=level,
         level_name=LEVEL_NAMES[level],
-        max_level=attachments.max_level(att),
-        rule=display_rule(att.categories),
+        max_level=attachments.max_level(att, pol.categories),
         event_id=event_id,
         heartbeat_seconds=current_app.config["HEARTBEAT_SECONDS"],
     )
@@ -87,8 +88,10 @@ def reveal(attachment_id: int) -> Any:
     refuse_if_restricted(att)
     now = clock().now()
     try:
-        grant = ledger.reveal(
+        revealed = viewing.reveal(
             db.session,
+            policy(),
+            routes(),
             current_user.id,
             att,
             level=req.level,
@@ -96,13 +99,13 @@ def reveal(attachment_id: int) -> Any:
             client_event_id=req.client_event_id,
             now=now,
             ttl_seconds=current_app.config["REVEAL_TTL_SECONDS"],
-            modality="animation" if att.frames > 1 else "image",
         )
     except ledger.LevelNotAllowed as exc:
         security_event("reveal_above_max", actor_id=current_user.id, attachment_id=att.id)
         abort(403, description=str(exc))
     except ledger.LedgerConflict as exc:
         abort(409, description=str(exc))
+    grant = revealed.grant
     if grant.created:
         audit.record(
             db.session,
@@ -119,6 +122,10 @@ def reveal(attachment_id: int) -> Any:
         expires_at=grant.expires_at.isoformat(),
         client_event_id=req.client_event_id,
         level=req.level,
+        # A break this reveal triggered: the page shows it once the item is dismissed.
+        break_started=any(
+            f.actions for f in revealed.firings if "break" in f.actions or "rotate" in f.actions
+        ),
     )
 
 

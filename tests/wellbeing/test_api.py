@@ -237,7 +237,7 @@ def upstream_app(world, monkeypatch) -> Iterator[tuple]:
 
 
 def test_register_by_url_on_an_allowed_host(world, client, upstream_app):
-    app, upstream = upstream_app
+    _, upstream = upstream_app
     token = world.token()
     meta = {**META, "source_url": upstream.url("/photo.jpg")}
     r = client.post("/api/v1/attachments", json=meta, headers={"Authorization": f"Bearer {token}"})

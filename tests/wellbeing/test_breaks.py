@@ -17,13 +17,14 @@ def _start_break(world, user_id: int, minutes: float, kind: str = "enforced") ->
         db.session.commit()
 
 
-def test_break_refuses_view_safe_media_reveal_and_grant(world, client, auth):
+def test_break_refuses_view_safe_media_reveal_and_grant(world, clock, client, auth):
     uid = world.user("ana", "associate")
     auth.login("ana")
     att = world.attachment()
     url = auth.post(
         f"/view/{att}/reveal", {"level": "3", "client_event_id": "evt-before-brk"}
     ).json["url"]
+    clock.advance(seconds=1)  # a lead starts a break a second after the reveal
     _start_break(world, uid, minutes=5)
 
     page = client.get(f"/view/{att}")

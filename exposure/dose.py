@@ -1,0 +1,159 @@
+"""Dose and the other exposure metrics, measured from the ledger over a rule's window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exposure.models import Break, ExposureEvent
+from exposure.policy import Policy, Rule, Window
+
+LOOKBACK = timedelta(days=7, hours=1)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    value: float
+    window_key: str | None  # None: nothing to measure (e.g. no continuous run in progress)
+
+
+def load_events(session: Session, user_id: int, since: datetime) -> Sequence[ExposureEvent]:
+    return session.scalars(
+        select(ExposureEvent)
+        .where(ExposureEvent.user_id == user_id, ExposureEvent.started_at >= since)
+        .order_by(ExposureEvent.started_at)
+    ).all()
+
+
+def event_minutes(event: ExposureEvent, policy: Policy) -> float:
+    return max(event.duration_seconds, policy.min_event_seconds) / 60
+
+
+def event_dose(event: ExposureEvent, policy: Policy) -> float:
+    """Weighted minutes: minutes x category weight x level factor x modality factor."""
+    if event.category == "clear":
+        return 0.0
+    rule = policy.categories.get(event.category)
+    weight = rule.weight if rule else 1.0
+    return (
+        event_minutes(event, policy)
+        * weight
+        * policy.level_factors.get(event.level, 1.0)
+        * policy.modality_factors.get(event.modality, 1.0)
+    )
+
+
+def is_graphic(event: ExposureEvent) -> bool:
+    """Revealed (level 2 or more) sensitive content: what 'graphic minutes' count."""
+    return event.category != "clear" and event.level >= 2
+
+
+def _matches(rule: Rule, event: ExposureEvent) -> bool:
+    if rule.categories and event.category not in rule.categories:
+        return False
+    return event.severity >= rule.min_severity
+
+
+def shift_start(events: Sequence[ExposureEvent], policy: Policy, now: datetime) -> datetime:
+    """The shift began at the first event after a pause of at least shift_gap_hours."""
+    gap = timedelta(hours=policy.shift_gap_hours)
+    if not events or now - events[-1].last_seen_at >= gap:
+        return now
+    start = events[-1].started_at
+    for earlier in reversed(events[:-1]):
+        if start - earlier.last_seen_at >= gap:
+            break
+        start = min(start, earlier.started_at)
+    return start
+
+
+def _window(
+    window: Window, rule: Rule, events: Sequence[ExposureEvent], policy: Policy, now: datetime
+) -> tuple[datetime, str]:
+    """The window's start and a key naming this occurrence of it (for idempotent actions)."""
+    bucket = int(now.timestamp() // max(rule.cooldown.total_seconds(), 60))
+    if window.kind == "rolling":
+        return now - timedelta(minutes=window.minutes), f"t:{bucket}"
+    if window.kind == "week":
+        return now - timedelta(days=7), f"t:{bucket}"
+    if window.kind == "day":
+        local = now.astimezone(policy.timezone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight, f"day:{local.date().isoformat()}"
+    start = shift_start(events, policy, now)
+    return start, f"shift:{start.isoformat(timespec='seconds')}"
+
+
+def _continuous(
+    events: Sequence[ExposureEvent], ended_breaks: Sequence[datetime], policy: Policy, now: datetime
+) -> Measurement:
+    """Minutes of the current unbroken run of sensitive work (pauses under the gap, no break)."""
+    gap = timedelta(minutes=policy.continuous_gap_minutes)
+    sensitive = [e for e in events if e.category != "clear"]
+    if not sensitive:
+        return Measurement(0.0, None)
+    last_seen = max(e.last_seen_at for e in sensitive)
+    if now - last_seen > gap:
+        return Measurement(0.0, None)
+    start = sensitive[-1].started_at
+    for earlier in reversed(sensitive[:-1]):
+        if start - earlier.last_seen_at > gap:
+            break
+        start = min(start, earlier.started_at)
+    for ended in ended_breaks:
+        if start < ended <= now:
+            start = ended
+    minutes = max(0.0, (now - start).total_seconds() / 60)
+    return Measurement(minutes, f"run:{start.isoformat(timespec='seconds')}")
+
+
+def ended_breaks(session: Session, user_id: int, since: datetime, now: datetime) -> list[datetime]:
+    rows = session.scalars(
+        select(Break).where(Break.user_id == user_id, Break.starts_at >= since)
+    ).all()
+    ends = []
+    for b in rows:
+        end = b.ended_at if b.ended_at is not None else b.ends_at
+        if end is not None and end <= now:
+            ends.append(end)
+    return sorted(ends)
+
+
+def measure(
+    rule: Rule,
+    events: Sequence[ExposureEvent],
+    breaks_ended: Sequence[datetime],
+    policy: Policy,
+    now: datetime,
+) -> Measurement:
+    """The rule's metric for one person now, from that person's recent events."""
+    if rule.metric == "continuous_minutes":
+        return _continuous([e for e in events if _matches(rule, e)], breaks_ended, policy, now)
+    start, key = _window(rule.window, rule, events, policy, now)
+    chosen = [e for e in events if e.started_at >= start and _matches(rule, e)]
+    if rule.metric == "reveals":
+        value = float(sum(1 for e in chosen if is_graphic(e)))
+    elif rule.metric == "graphic_minutes":
+        value = sum(event_minutes(e, policy) for e in chosen if is_graphic(e))
+    else:
+        value = sum(event_dose(e, policy) for e in chosen)
+    return Measurement(value, key)
+
+
+@dataclass(frozen=True)
+class DoseSummary:
+    dose: float
+    graphic_minutes: float
+    reveals: int
+
+
+def summarise(events: Sequence[ExposureEvent], policy: Policy) -> DoseSummary:
+    return DoseSummary(
+        dose=sum(event_dose(e, policy) for e in events),
+        graphic_minutes=sum(event_minutes(e, policy) for e in events if is_graphic(e)),
+        reveals=sum(1 for e in events if is_graphic(e)),
+    )

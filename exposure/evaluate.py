@@ -1,0 +1,225 @@
+"""Turning the ledger into care: evaluate a person's policy rules now and carry out the
+actions of those that fire (breaks, rotations, check-ins, alerts), each exactly once.
+
+Each firing is a `PolicyTrigger` row with a natural key (person, rule, window occurrence)
+under a unique constraint, and evaluation locks the person's row first, so a retry, a crash
+or two workers evaluating at once never doubles a break, an alert or an email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from exposure import alerts, breaks, checkins
+from exposure.dose import LOOKBACK, ended_breaks, load_events, measure, summarise
+from exposure.models import Break, PolicyTrigger, User
+from exposure.policy import Action, Policy, Rule
+
+
+@dataclass(frozen=True)
+class Firing:
+    rule_id: str
+    trigger_id: int
+    value: float
+    threshold: float
+    actions: tuple[str, ...]
+
+
+def _lock_person(session: Session, user_id: int) -> User | None:
+    return session.scalar(select(User).where(User.id == user_id).with_for_update())
+
+
+def _last_fired(session: Session, user_id: int, rule_id: str) -> datetime | None:
+    return session.scalar(
+        select(PolicyTrigger.fired_at)
+        .where(PolicyTrigger.user_id == user_id, PolicyTrigger.rule_id == rule_id)
+        .order_by(PolicyTrigger.fired_at.desc())
+        .limit(1)
+    )
+
+
+def suggest_replacements(
+    session: Session,
+    policy: Policy,
+    team_id: int | None,
+    exclude: int,
+    now: datetime,
+    limit: int = 3,
+) -> list[dict[str, object]]:
+    """Team members with the lowest dose over the last 7 days who are free to take over."""
+    if team_id is None:
+        return []
+    members = session.scalars(
+        select(User).where(User.team_id == team_id, User.active.is_(True), User.id != exclude)
+    ).all()
+    ranked = []
+    for member in members:
+        if "associate" not in member.roles:
+            continue
+        if breaks.active_restriction(session, member.id, now) is not None:
+            continue
+        week = summarise(load_events(session, member.id, now - timedelta(days=7)), policy)
+        ranked.append((week.dose, member.display_name, member.id))
+    ranked.sort()
+    return [
+        {"user_id": uid, "name": name, "dose_7d": round(dose, 1)}
+        for dose, name, uid in ranked[:limit]
+    ]
+
+
+def _describe(action: Action) -> str:
+    if action.type == "break":
+        return f"an enforced break of {action.minutes:g} minutes"
+    if action.type == "rotate":
+        return (
+            f"rotation off sensitive work for {action.hours:g} hours"
+            if action.hours
+            else "rotation off sensitive work until a lead returns them"
+        )
+    if action.type == "checkin":
+        return f"a check-in due within {action.within_hours:g} hours"
+    return action.type.replace("_", " ")
+
+
+def _act(
+    session: Session,
+    policy: Policy,
+    person: User,
+    rule: Rule,
+    trigger: PolicyTrigger,
+    now: datetime,
+    routes: alerts.Routes,
+) -> tuple[str, ...]:
+    done: list[str] = []
+    for action in rule.actions:
+        if action.type == "break":
+            brk = breaks.start_break(
+                session, person.id, "enforced", now, minutes=action.minutes, reason=rule.description
+            )
+            brk.trigger_id = trigger.id
+        elif action.type == "rotate":
+            brk = breaks.start_break(
+                session,
+                person.id,
+                "rotation",
+                now,
+                minutes=None if action.hours is None else action.hours * 60,
+                reason=rule.description,
+            )
+            brk.trigger_id = trigger.id
+        elif action.type == "checkin":
+            checkins.schedule(
+                session,
+                person.id,
+                key=f"trigger:{trigger.id}",
+                reason=f"rule:{rule.id}",
+                instrument=action.instrument or policy.checkins.instrument,
+                due_at=now + timedelta(hours=action.within_hours or 4),
+                now=now,
+                trigger_id=trigger.id,
+            )
+        done.append(action.type)
+    taken = [_describe(a) for a in rule.actions if a.type not in ("alert_lead", "alert_wellbeing")]
+    message = f"{person.display_name}: {rule.description}"
+    if taken:
+        message += " Started: " + "; ".join(taken) + "."
+    detail: dict[str, object] = {
+        "rule": rule.id,
+        "metric": rule.metric,
+        "value": round(trigger.metric_value, 1),
+        "threshold": rule.threshold,
+    }
+    if any(a.type == "rotate" for a in rule.actions):
+        detail["suggested_replacements"] = suggest_replacements(
+            session, policy, person.team_id, person.id, now
+        )
+    for action in rule.actions:
+        if action.type in ("alert_lead", "alert_wellbeing"):
+            audience = "lead" if action.type == "alert_lead" else "wellbeing"
+            alerts.raise_alert(
+                session,
+                key=f"trigger:{trigger.id}:{audience}",
+                audience=audience,
+                team_id=person.team_id,
+                subject_user_id=person.id,
+                kind="rotate" if "rotate" in done else f"rule:{rule.id}",
+                message=message,
+                detail=detail,
+                now=now,
+                routes=routes,
+            )
+    return tuple(done)
+
+
+def evaluate(
+    session: Session,
+    policy: Policy,
+    user_id: int,
+    now: datetime,
+    *,
+    routes: alerts.Routes,
+    rules: Sequence[Rule] | None = None,
+) -> list[Firing]:
+    """Evaluate the given rules (all by default) for one person; fire what crosses."""
+    person = _lock_person(session, user_id)
+    if person is None:
+        return []
+    since = now - LOOKBACK
+    events = load_events(session, user_id, since)
+    if not events:
+        return []
+    ends = ended_breaks(session, user_id, since, now)
+    fired: list[Firing] = []
+    for rule in rules if rules is not None else policy.rules:
+        measured = measure(rule, events, ends, policy, now)
+        if measured.window_key is None or measured.value < rule.threshold:
+            continue
+        last = _last_fired(session, user_id, rule.id)
+        if last is not None and now - last < rule.cooldown:
+            continue
+        try:
+            with session.begin_nested():
+                trigger = PolicyTrigger(
+                    user_id=user_id,
+                    rule_id=rule.id,
+                    window_key=measured.window_key,
+                    policy_version=policy.version,
+                    metric_value=measured.value,
+                    threshold=rule.threshold,
+                    fired_at=now,
+                )
+                session.add(trigger)
+                session.flush()
+        except IntegrityError:
+            continue  # this occurrence already fired
+        actions = _act(session, policy, person, rule, trigger, now, routes)
+        fired.append(Firing(rule.id, trigger.id, measured.value, rule.threshold, actions))
+    return fired
+
+
+def active_people(session: Session, now: datetime, within: timedelta) -> Sequence[int]:
+    """People with ledger activity recently: the ones the reconciler re-evaluates."""
+    from exposure.models import ExposureEvent
+
+    return session.scalars(
+        select(ExposureEvent.user_id).where(ExposureEvent.last_seen_at >= now - within).distinct()
+    ).all()
+
+
+def complete_ended_breaks(session: Session, now: datetime) -> int:
+    """Mark breaks whose time is over as completed (enforcement never depends on this)."""
+    rows = session.scalars(
+        select(Break).where(
+            Break.status == "active", Break.ends_at.is_not(None), Break.ends_at <= now
+        )
+    ).all()
+    for b in rows:
+        b.status = "completed"
+    session.flush()
+    return len(rows)

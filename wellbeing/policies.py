@@ -1,0 +1,77 @@
+"""The active exposure policy: loaded from POLICY_FILE (or the shipped default), reloaded
+when the file changes, and kept at the last good version when a new one is invalid."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from exposure.alerts import Routes
+from exposure.policy import Policy, PolicyError, default_policy_text, parse_policy
+
+log = logging.getLogger("wellbeing.policy")
+
+
+@dataclass
+class PolicyStore:
+    path: Path | None
+    policy: Policy
+    mtime: float = 0.0
+    last_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, path: str) -> PolicyStore:
+        """Load at start-up; an invalid policy here stops the service from starting."""
+        if not path:
+            return cls(None, parse_policy(default_policy_text()))
+        file = Path(path)
+        store = cls(file, parse_policy(file.read_text()), file.stat().st_mtime)
+        return store
+
+    def current(self) -> Policy:
+        if self.path is None:
+            return self.policy
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            self._keep(f"cannot read {self.path}: {exc}")
+            return self.policy
+        if mtime != self.mtime:
+            with self.lock:
+                if mtime != self.mtime:
+                    self.mtime = mtime
+                    try:
+                        self.policy = parse_policy(self.path.read_text())
+                        self.last_error = None
+                        log.info("loaded policy %s", self.policy.version)
+                    except (OSError, PolicyError) as exc:
+                        self._keep(str(exc))
+        return self.policy
+
+    def _keep(self, error: str) -> None:
+        if error != self.last_error:
+            log.error("keeping policy %s: %s", self.policy.version, error)
+        self.last_error = error
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["wellbeing.policy"] = PolicyStore.open(app.config["POLICY_FILE"])
+
+
+def policy() -> Policy:
+    store: PolicyStore = current_app.extensions["wellbeing.policy"]
+    return store.current()
+
+
+def routes() -> Routes:
+    cfg = current_app.config
+    return Routes(
+        email=bool(cfg["ALERT_EMAIL"]),
+        webhook_lead=cfg["WEBHOOK_LEAD_URL"] or None,
+        webhook_wellbeing=cfg["WEBHOOK_WELLBEING_URL"] or None,
+    )
