@@ -42,7 +42,12 @@ _REFUSED = (
 
 
 def sniff(data: bytes) -> str | None:
-    """Name of the allowed format the bytes start with ('jpeg', 'png', ...), or None."""
+    """Name of the allowed format the bytes start with ('jpeg', 'png', ...), or None.
+
+    MPO (a JPEG followed by more pictures, from phones and 3D cameras) is a JPEG here:
+    only the first picture is decoded and it counts as one frame. Pillow opens it under
+    the JPEG plugin; the extra pictures are never shown.
+    """
     head = bytes(data[:32])
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"

@@ -83,18 +83,25 @@ def fit(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def blurred(pixels: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarray:
     """Gaussian blur with ``sigma`` x longest side, rendered at ``size``."""
-    working = _scaled(size, _working_side(sigma))
-    small = cv2.resize(pixels, working, interpolation=cv2.INTER_AREA)
+    working = _scaled(size, _working_side(sigma), upscale=True)
+    # Tiny images are enlarged to the working size, so they get the same relative blur.
+    shrink = working[0] < pixels.shape[1] or working[1] < pixels.shape[0]
+    small = cv2.resize(
+        pixels, working, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
     small = cv2.GaussianBlur(small, (0, 0), sigma * max(working))
-    return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+    grow = size[0] > working[0] or size[1] > working[1]
+    return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR if grow else cv2.INTER_AREA)
 
 
 def _working_side(sigma: float) -> int:
     return math.ceil(WORKING_SIGMA / sigma)
 
 
-def _scaled(size: tuple[int, int], longest: int) -> tuple[int, int]:
-    """``size`` shrunk so its longest side is at most ``longest``."""
+def _scaled(size: tuple[int, int], longest: int, upscale: bool = False) -> tuple[int, int]:
+    """``size`` scaled so its longest side is ``longest`` (or less, unless ``upscale``)."""
     width, height = size
-    scale = min(1.0, longest / max(width, height))
+    scale = longest / max(width, height)
+    if not upscale:
+        scale = min(1.0, scale)
     return max(1, round(width * scale)), max(1, round(height * scale))

@@ -68,6 +68,8 @@ def open_checked(data: bytes, limits: Limits) -> Opened:
     try:
         width, height = image.size
         _check_frame_pixels(width, height, limits)
+        if image.info.get("progressive"):
+            _check_scans(data, limits)
         frames = _frames(name, image, layout, limits)
         orientation = _orientation(image)
     except BaseException:
@@ -80,13 +82,6 @@ def open_checked(data: bytes, limits: Limits) -> Opened:
 
 def _layout(name: str, data: bytes, limits: Limits) -> Layout | None:
     """Container-level checks done before Pillow sees the bytes."""
-    if name == "jpeg":
-        scans = jpeg_scans(data)
-        if scans > limits.max_scans:
-            raise MediaRejected(
-                "too_many_scans", f"the JPEG has {scans} scans; the limit is {limits.max_scans}"
-            )
-        return None
     if name == "gif":
         layout = gif_layout(data, limits.max_frames)
     elif name == "webp":
@@ -149,6 +144,18 @@ def _frames(name: str, image: Image.Image, layout: Layout | None, limits: Limits
             f"{limits.max_total_pixels} pixels in total",
         )
     return frames
+
+
+def _check_scans(data: bytes, limits: Limits) -> None:
+    """Each progressive scan re-reads the whole coefficient buffer: cap them (scan bombs).
+
+    Sequential JPEGs need no count: each component may appear in only one scan.
+    """
+    scans = jpeg_scans(data)
+    if scans > limits.max_scans:
+        raise MediaRejected(
+            "too_many_scans", f"the JPEG has {scans} scans; the limit is {limits.max_scans}"
+        )
 
 
 def _check_frame_count(frames: int, limits: Limits) -> None:

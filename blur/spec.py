@@ -43,6 +43,8 @@ class Spec:
         if not MIN_SIZE <= self.max_size <= MAX_SIZE:
             raise ValueError(f"max_size must be {MIN_SIZE}-{MAX_SIZE}, got {self.max_size}")
         if self.region is not None:
+            if isinstance(self.region, list):  # e.g. straight from JSON
+                object.__setattr__(self, "region", tuple(self.region))
             self._check_region(self.region)
 
     def _check_region(self, region: tuple[float, float, float, float]) -> None:

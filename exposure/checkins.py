@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from exposure.models import CheckIn
+from exposure import alerts
+from exposure.models import CheckIn, User
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,32 @@ def answer(
     checkin.escalated = instrument.escalates(answers)
     checkin.completed_at = now
     session.flush()
+    return checkin
+
+
+def submit(
+    session: Session,
+    checkin_id: int,
+    person: User,
+    answers: Sequence[int],
+    now: datetime,
+    routes: alerts.Routes,
+) -> CheckIn:
+    """Answer a check-in; an escalating result alerts wellbeing staff (never with answers)."""
+    checkin = answer(session, checkin_id, person.id, answers, now)
+    if checkin.escalated:
+        alerts.raise_alert(
+            session,
+            key=f"checkin:{checkin.id}:escalation",
+            audience="wellbeing",
+            team_id=person.team_id,
+            subject_user_id=person.id,
+            kind="checkin_escalation",
+            message=f"{person.display_name}'s check-in suggests they may need support. "
+            "Please reach out.",
+            now=now,
+            routes=routes,
+        )
     return checkin
 
 

@@ -21,12 +21,15 @@ class Measurement:
     window_key: str | None  # None: nothing to measure (e.g. no continuous run in progress)
 
 
-def load_events(session: Session, user_id: int, since: datetime) -> Sequence[ExposureEvent]:
-    return session.scalars(
-        select(ExposureEvent)
-        .where(ExposureEvent.user_id == user_id, ExposureEvent.started_at >= since)
-        .order_by(ExposureEvent.started_at)
-    ).all()
+def load_events(
+    session: Session, user_id: int, since: datetime, until: datetime | None = None
+) -> Sequence[ExposureEvent]:
+    query = select(ExposureEvent).where(
+        ExposureEvent.user_id == user_id, ExposureEvent.started_at >= since
+    )
+    if until is not None:
+        query = query.where(ExposureEvent.started_at <= until)
+    return session.scalars(query.order_by(ExposureEvent.started_at)).all()
 
 
 def event_minutes(event: ExposureEvent, policy: Policy) -> float:

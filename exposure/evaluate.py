@@ -171,7 +171,7 @@ def evaluate(
     if person is None:
         return []
     since = now - LOOKBACK
-    events = load_events(session, user_id, since)
+    events = load_events(session, user_id, since, now)
     if not events:
         return []
     ends = ended_breaks(session, user_id, since, now)

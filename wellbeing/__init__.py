@@ -16,7 +16,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the app: load config, bind extensions, register blueprints and the CLI."""
-    from wellbeing import api, auth, errors, health, media, policies, renditions, security, viewer
+    from wellbeing import (
+        api,
+        auth,
+        checkin,
+        errors,
+        health,
+        inbox,
+        media,
+        people,
+        policies,
+        renditions,
+        security,
+        team,
+        viewer,
+    )
     from wellbeing.cli import register_cli
     from wellbeing.db import db
 
@@ -40,6 +54,10 @@ def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = No
     app.register_blueprint(media.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(team.bp)
+    app.register_blueprint(people.bp)
+    checkin.init_app(app)
     security.csrf.exempt(api.bp)
     register_cli(app)
     return app

@@ -1,0 +1,86 @@
+"""What a team lead may know about each member: status, not wellbeing data.
+
+Leads see working / on a break / rotated off, whether someone is near the daily cap, and
+whether a check-in is overdue (yes or no). Never check-in answers or scores, and never why
+a break was taken (a self-started "step away" is confidential).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exposure import breaks, checkins
+from exposure.dose import load_events, summarise
+from exposure.models import TeamLead, User
+from exposure.policy import Policy
+
+NEAR_CAP_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    user_id: int
+    name: str
+    state: str  # 'working' | 'on_break' | 'rotated'
+    break_id: int | None
+    overridable: bool  # an enforced break or rotation (never a confidential step-away)
+    seconds_left: int | None
+    graphic_minutes_today: float
+    near_cap: bool
+    checkin_overdue: bool
+
+
+def daily_cap(policy: Policy) -> float | None:
+    """The smallest daily graphic-minutes threshold that takes someone off sensitive work."""
+    caps = [
+        r.threshold
+        for r in policy.rules
+        if r.metric == "graphic_minutes"
+        and r.window.kind == "day"
+        and any(a.type in ("rotate", "break") for a in r.actions)
+    ]
+    return min(caps) if caps else None
+
+
+def led_team_ids(session: Session, lead_id: int) -> Sequence[int]:
+    return session.scalars(select(TeamLead.team_id).where(TeamLead.user_id == lead_id)).all()
+
+
+def member_status(session: Session, policy: Policy, person: User, now: datetime) -> MemberStatus:
+    local = now.astimezone(policy.timezone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = summarise(load_events(session, person.id, midnight, now), policy)
+    restriction = breaks.active_restriction(session, person.id, now)
+    cap = daily_cap(policy)
+    state = "working"
+    if restriction is not None:
+        state = "rotated" if restriction.kind == "rotation" else "on_break"
+    return MemberStatus(
+        user_id=person.id,
+        name=person.display_name,
+        state=state,
+        break_id=restriction.break_id if restriction else None,
+        overridable=restriction is not None and restriction.kind != "step_away",
+        seconds_left=restriction.seconds_left(now) if restriction else None,
+        graphic_minutes_today=round(today.graphic_minutes, 1),
+        near_cap=cap is not None and today.graphic_minutes >= NEAR_CAP_FRACTION * cap,
+        checkin_overdue=any(
+            checkins.is_overdue(c, now) for c in checkins.open_checkins(session, person.id)
+        ),
+    )
+
+
+def team_roster(
+    session: Session, policy: Policy, team_id: int, now: datetime
+) -> list[MemberStatus]:
+    members = session.scalars(
+        select(User)
+        .where(User.team_id == team_id, User.active.is_(True))
+        .order_by(User.display_name)
+    ).all()
+    return [member_status(session, policy, m, now) for m in members if "associate" in m.roles]
