@@ -34,9 +34,13 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(user_group)
     app.cli.add_command(team_group)
     app.cli.add_command(token_group)
+    app.cli.add_command(policy_group)
     from wellbeing.demo import demo_command
 
     app.cli.add_command(demo_command)
+    from wellbeing.scheduler import scheduler_command
+
+    app.cli.add_command(scheduler_command)
 
 
 @click.group("db", help="Create and migrate the database schema (Alembic).")
@@ -157,3 +161,55 @@ cli = FlaskGroup(create_app=_create_app, add_default_commands=True, help="Safe-v
 
 def main() -> None:
     cli.main(prog_name="wellbeing")
+
+
+@click.group("policy", help="Check and simulate exposure policies.")
+def policy_group() -> None:
+    pass
+
+
+@policy_group.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def policy_check(path: str) -> None:
+    """Validate a policy file; list every problem with its rule and field."""
+    from exposure.policy import PolicyError, parse_policy
+
+    try:
+        pol = parse_policy(Path(path).read_text())
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"policy {pol.version}: {len(pol.rules)} rules, valid")
+    for rule in pol.rules:
+        actions = ", ".join(a.type for a in rule.actions)
+        window = rule.window.label
+        click.echo(f"  {rule.id}: {rule.metric} over {window} >= {rule.threshold:g} -> {actions}")
+
+
+@policy_group.command("simulate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 90))
+@with_appcontext
+def policy_simulate(path: str, days: int) -> None:
+    """Replay the last DAYS of the ledger against a policy and print what it would trigger."""
+    from datetime import timedelta
+
+    from exposure.policy import PolicyError, parse_policy
+    from exposure.simulate import simulate
+
+    try:
+        pol = parse_policy(Path(path).read_text())
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    end = clock().now()
+    result = simulate(db.session, pol, end - timedelta(days=days), end)
+    db.session.rollback()
+    click.echo(
+        f"policy {pol.version} over the last {days} days: "
+        f"{result.events} events, {result.people} people"
+    )
+    click.echo("per rule:")
+    for rule in pol.rules:
+        click.echo(f"  {rule.id}: {result.per_rule.get(rule.id, 0)}")
+    click.echo("per person:")
+    for (name, rule_id), count in sorted(result.per_person.items()):
+        click.echo(f"  {name}: {rule_id} x{count}")

@@ -23,6 +23,7 @@ from exposure.attachments import MediaFacts, Registration
 from exposure.models import Team, User
 from wellbeing.cli import upgrade
 from wellbeing.db import clock, db
+from wellbeing.scheduler import start_in_process
 
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - printed to the operator, demo database only
 PEOPLE = [
@@ -131,4 +132,8 @@ def demo_command(port: int, no_serve: bool) -> None:
     for att_id in ids:
         click.echo(f"  http://127.0.0.1:{port}/view/{att_id}")
     if not no_serve:
+        # The single-process demo server may run the scheduler in-process (behind the same
+        # lock as `wellbeing scheduler`); web workers under gunicorn never do.
+        current_app.config["SCHEDULER_IN_PROCESS"] = True
+        start_in_process(current_app._get_current_object())  # type: ignore[attr-defined]
         current_app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)

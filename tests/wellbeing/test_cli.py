@@ -67,3 +67,60 @@ def test_demo_loads_people_and_attachments_idempotently(app, runner, client):
 
     assert Auth(client).login("ana", DEMO_PASSWORD).status_code == 302
     assert client.get(f"/view/{atts[0].id}").status_code == 200
+
+
+def test_policy_check_lists_rules_or_every_problem(runner, tmp_path):
+    r = runner.invoke(args=["policy", "check", "exposure/default_policy.toml"])
+    assert r.exit_code == 0, r.output
+    assert "daily-graphic-cap: graphic_minutes over day >= 240 -> rotate" in r.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'version = "x"\n[[rules]]\nid = "fast"\nmetric = "nope"\nwindow = "fortnight"\n'
+        'threshold = -1\nactions = [{ type = "break" }]\n'
+    )
+    r = runner.invoke(args=["policy", "check", str(bad)])
+    assert r.exit_code != 0
+    for problem in ("(id=fast).metric", "(id=fast).window", "(id=fast).threshold", "minutes"):
+        assert problem in r.output
+
+
+def test_policy_simulate_replays_the_ledger(app, world, clock, runner, tmp_path):
+    from exposure import ledger
+    from exposure.models import Attachment
+
+    uid = world.user("ana", "associate")
+    att_id = world.attachment(severity=5)
+    with app.app_context():
+        from wellbeing.db import db
+
+        att = db.session.get(Attachment, att_id)
+        for i in range(6):  # six severe reveals in six minutes
+            ledger.record_view(
+                db.session,
+                uid,
+                att,
+                level=3,
+                region=None,
+                modality="image",
+                client_event_id=f"evt-sim-{i:04d}",
+                now=clock.now(),
+            )
+            clock.advance(seconds=60)
+        db.session.commit()
+    strict = tmp_path / "strict.toml"
+    strict.write_text(
+        'version = "strict"\n[[rules]]\nid = "two-reveals"\ndescription = "d"\n'
+        'metric = "reveals"\nwindow = "rolling 10m"\nthreshold = 2\ncooldown_minutes = 3\n'
+        'actions = [{ type = "break", minutes = 1 }]\n'
+    )
+    r = runner.invoke(args=["policy", "simulate", str(strict), "--days", "1"])
+    assert r.exit_code == 0, r.output
+    assert "6 events, 1 people" in r.output
+    assert "two-reveals: 2" in r.output  # at the 2nd reveal, and again after the cooldown
+    with app.app_context():
+        from sqlalchemy import func, select
+
+        from exposure.models import Break
+        from wellbeing.db import db
+
+        assert db.session.scalar(select(func.count()).select_from(Break)) == 0  # nothing real
