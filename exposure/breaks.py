@@ -65,8 +65,9 @@ def start_break(
 ) -> Break:
     if kind not in BREAK_KINDS:
         raise ValueError(f"break kind must be one of {BREAK_KINDS}")
-    if minutes is not None and not 0 < minutes <= 24 * 60:
-        raise ValueError("break length must be between 0 and 1440 minutes")
+    longest = 7 * 24 * 60 if kind == "rotation" else 24 * 60
+    if minutes is not None and not 0 < minutes <= longest:
+        raise ValueError(f"{kind} length must be between 0 and {longest} minutes")
     brk = Break(
         user_id=user_id,
         kind=kind,

@@ -32,16 +32,21 @@ class Firing:
 
 
 def _lock_person(session: Session, user_id: int) -> User | None:
-    return session.scalar(select(User).where(User.id == user_id).with_for_update())
+    # FOR NO KEY UPDATE: evaluations of one person queue behind each other, but inserts of
+    # their ledger rows (which take a key-share lock through the foreign key) do not
+    # deadlock against it. SQLite ignores the clause; BEGIN IMMEDIATE serialises there.
+    return session.scalar(select(User).where(User.id == user_id).with_for_update(key_share=True))
 
 
-def _last_fired(session: Session, user_id: int, rule_id: str) -> datetime | None:
-    return session.scalar(
-        select(PolicyTrigger.fired_at)
-        .where(PolicyTrigger.user_id == user_id, PolicyTrigger.rule_id == rule_id)
-        .order_by(PolicyTrigger.fired_at.desc())
-        .limit(1)
+def _last_fired(session: Session, user_id: int, rule: Rule, window_key: str) -> datetime | None:
+    query = select(PolicyTrigger.fired_at).where(
+        PolicyTrigger.user_id == user_id, PolicyTrigger.rule_id == rule.id
     )
+    if rule.window.kind in ("day", "shift") and rule.metric != "continuous_minutes":
+        # A calendar window has its own occurrence: yesterday's firing must not silence
+        # today's cap, so the cooldown only counts firings in this same window.
+        query = query.where(PolicyTrigger.window_key == window_key)
+    return session.scalar(query.order_by(PolicyTrigger.fired_at.desc()).limit(1))
 
 
 def suggest_replacements(
@@ -180,7 +185,7 @@ def evaluate(
         measured = measure(rule, events, ends, policy, now)
         if measured.window_key is None or measured.value < rule.threshold:
             continue
-        last = _last_fired(session, user_id, rule.id)
+        last = _last_fired(session, user_id, rule, measured.window_key)
         if last is not None and now - last < rule.cooldown:
             continue
         try:

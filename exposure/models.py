@@ -255,7 +255,7 @@ class Alert(Base):
     audience: Mapped[str] = mapped_column(String(16))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
     subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(100))  # e.g. 'rule:<rule id of up to 80>'
     message: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

@@ -7,6 +7,7 @@ A bad file never loads half-way: `load_policy` either returns a complete `Policy
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -114,10 +115,34 @@ def _number(
     if isinstance(value, bool) or not isinstance(value, int | float):
         p.add(where, f"must be a number, got {value!r}")
         return 0.0
+    if not math.isfinite(value):
+        p.add(where, f"must be a finite number, got {value!r}")
+        return 0.0
     if (positive and value <= low) or (not positive and value < low) or value > high:
         bound = f"> {low:g}" if positive else f">= {low:g}"
         p.add(where, f"must be {bound} and <= {high:g}, got {value!r}")
     return float(value)
+
+
+def _table(p: _Problems, where: str, value: Any, known: set[str]) -> dict[str, Any]:
+    """A sub-table of the policy: must be a table, and misspelt keys are errors, not
+    silently ignored settings."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        p.add(where, "must be a table")
+        return {}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        p.add(where, f"unknown keys: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return value
+
+
+def _level(p: _Problems, where: str, value: Any, fallback: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4:
+        p.add(where, "must be a reveal level from 0 to 4")
+        return fallback
+    return value
 
 
 def _parse_window(p: _Problems, where: str, value: Any) -> Window:
@@ -218,7 +243,7 @@ def _parse_rule(p: _Problems, index: int, raw: Any, seen: set[str]) -> Rule | No
         positive=False,
     )
     cats = raw.get("categories", [])
-    if not isinstance(cats, list) or any(c not in CATEGORIES for c in cats):
+    if not isinstance(cats, list) or not all(isinstance(c, str) and c in CATEGORIES for c in cats):
         p.add(
             where + ".categories", f"must be a list of known categories ({', '.join(CATEGORIES)})"
         )
@@ -265,20 +290,20 @@ def _parse_categories(p: _Problems, raw: Any) -> dict[str, CategoryRule]:
         if not isinstance(spec, dict):
             p.add(where, "must be a table")
             continue
+        spec = _table(p, where, spec, {"weight", "default_level", "max_level"})
         base = CATEGORIES[name]
         weight = _number(
             p, where + ".weight", spec.get("weight", base.weight), high=100, positive=True
         )
-        default = spec.get("default_level", base.default_level)
-        top = spec.get("max_level", base.max_level)
-        for key, value in (("default_level", default), ("max_level", top)):
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4:
-                p.add(f"{where}.{key}", "must be a reveal level from 0 to 4")
-        if isinstance(default, int) and isinstance(top, int) and default > top:
+        default = _level(
+            p, where + ".default_level", spec.get("default_level", base.default_level), 0
+        )
+        top = _level(p, where + ".max_level", spec.get("max_level", base.max_level), 0)
+        if default > top:
             p.add(where, "default_level must not exceed max_level")
-        if isinstance(default, int) and default > 1:
+        if default > 1:
             p.add(where + ".default_level", "flagged media must start at level 0 or 1")
-        table[name] = CategoryRule(weight, int(default), int(top))
+        table[name] = CategoryRule(weight, default, top)
     return table
 
 
@@ -300,8 +325,8 @@ def parse_policy(text: str) -> Policy:
         tz = ZoneInfo("UTC")
     categories = _parse_categories(p, raw.get("categories"))
 
-    factors = raw.get("factors", {})
-    levels_raw = factors.get("level", {}) if isinstance(factors, dict) else {}
+    factors = _table(p, "factors", raw.get("factors"), {"level", "modality"})
+    levels_raw = _table(p, "factors.level", factors.get("level"), {"0", "1", "2", "3", "4"})
     level_factors = {0: 0.0, 1: 0.05, 2: 0.3, 3: 0.7, 4: 1.0}
     for key, value in levels_raw.items():
         if key not in {"0", "1", "2", "3", "4"}:
@@ -309,7 +334,9 @@ def parse_policy(text: str) -> Policy:
             continue
         level_factors[int(key)] = _number(p, f"factors.level.{key}", value, high=10, positive=False)
     modality_factors = {"image": 1.0, "animation": 1.2, "video": 1.5, "audio": 1.3}
-    for key, value in (factors.get("modality", {}) if isinstance(factors, dict) else {}).items():
+    for key, value in _table(
+        p, "factors.modality", factors.get("modality"), set(MODALITIES)
+    ).items():
         if key not in MODALITIES:
             p.add(f"factors.modality.{key}", f"modalities are {', '.join(MODALITIES)}")
             continue
@@ -317,7 +344,12 @@ def parse_policy(text: str) -> Policy:
             p, f"factors.modality.{key}", value, high=10, positive=False
         )
 
-    dose = raw.get("dose", {})
+    dose = _table(
+        p,
+        "dose",
+        raw.get("dose"),
+        {"min_event_seconds", "continuous_gap_minutes", "shift_gap_hours"},
+    )
     min_event = _number(
         p, "dose.min_event_seconds", dose.get("min_event_seconds", 10), high=600, positive=False
     )
@@ -332,7 +364,18 @@ def parse_policy(text: str) -> Policy:
         p, "dose.shift_gap_hours", dose.get("shift_gap_hours", 6), high=48, positive=True
     )
 
-    ci = raw.get("checkins", {})
+    ci = _table(
+        p,
+        "checkins",
+        raw.get("checkins"),
+        {
+            "instrument",
+            "periodic_days",
+            "due_within_hours",
+            "remind_after_hours",
+            "escalate_overdue_after_hours",
+        },
+    )
     instrument = ci.get("instrument", "who5")
     if instrument not in INSTRUMENTS:
         p.add("checkins.instrument", f"must be one of {', '.join(INSTRUMENTS)}")

@@ -8,6 +8,7 @@ WELLBEING_REQUIRE_POSTGRES=1 a missing PostgreSQL fails the run instead of skipp
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import shutil
@@ -160,6 +161,7 @@ class World:
     def __init__(self, app: Flask, clock: FakeClock) -> None:
         self.app = app
         self.clock = clock
+        self._serial = itertools.count(1)
 
     def _session(self) -> Any:
         from wellbeing.db import db
@@ -209,7 +211,7 @@ class World:
                 s,
                 Registration(
                     ticket_ref=ticket,
-                    external_id=external_id or f"ext-{self.clock.now().timestamp()}-{id(data)}",
+                    external_id=external_id or f"ext-{next(self._serial)}",
                     filename="evidence.jpg",
                     flag_state=flag_state,
                     categories=categories,

@@ -175,7 +175,7 @@ def policy_check(path: str) -> None:
     from exposure.policy import PolicyError, parse_policy
 
     try:
-        pol = parse_policy(Path(path).read_text())
+        pol = parse_policy(Path(path).read_text(encoding="utf-8"))
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"policy {pol.version}: {len(pol.rules)} rules, valid")
@@ -197,7 +197,7 @@ def policy_simulate(path: str, days: int) -> None:
     from exposure.simulate import simulate
 
     try:
-        pol = parse_policy(Path(path).read_text())
+        pol = parse_policy(Path(path).read_text(encoding="utf-8"))
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
     end = clock().now()

@@ -30,8 +30,7 @@ class PolicyStore:
         if not path:
             return cls(None, parse_policy(default_policy_text()))
         file = Path(path)
-        store = cls(file, parse_policy(file.read_text()), file.stat().st_mtime)
-        return store
+        return cls(file, parse_policy(file.read_text(encoding="utf-8")), file.stat().st_mtime)
 
     def current(self) -> Policy:
         if self.path is None:
@@ -46,11 +45,14 @@ class PolicyStore:
                 if mtime != self.mtime:
                     self.mtime = mtime
                     try:
-                        self.policy = parse_policy(self.path.read_text())
+                        self.policy = parse_policy(self.path.read_text(encoding="utf-8"))
                         self.last_error = None
                         log.info("loaded policy %s", self.policy.version)
-                    except (OSError, PolicyError) as exc:
+                    except (OSError, UnicodeDecodeError, PolicyError) as exc:
                         self._keep(str(exc))
+                    except Exception as exc:  # a parser bug must not take the service down
+                        log.exception("policy reload failed")
+                        self._keep(f"could not load: {exc!r}")
         return self.policy
 
     def _keep(self, error: str) -> None:
