@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from exposure import alerts, audit
-from exposure.models import User
+from exposure.models import Delivery, User
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 
@@ -24,9 +25,18 @@ def index() -> Any:
     )
     names = {
         u.id: u.display_name
-        for u in db.session.query(User).filter(User.id.in_({a.subject_user_id for a in rows}))
+        for u in db.session.scalars(
+            select(User).where(User.id.in_({a.subject_user_id for a in rows}))
+        )
     }
-    return render_template("alerts.html", alerts=rows, names=names, show_all=show_all)
+    deliveries: dict[int, list[Delivery]] = {}
+    for d in db.session.scalars(
+        select(Delivery).where(Delivery.alert_id.in_([a.id for a in rows]))
+    ):
+        deliveries.setdefault(d.alert_id, []).append(d)
+    return render_template(
+        "alerts.html", alerts=rows, names=names, show_all=show_all, deliveries=deliveries
+    )
 
 
 @bp.post("/<int:alert_id>/ack")

@@ -213,3 +213,27 @@ def test_alert_acknowledgement_is_limited_to_its_team(app, clock, client, auth, 
     assert "Ana must rotate" not in client.get("/alerts").get_data(as_text=True)
     with app.app_context():
         assert _session(app).get(Alert, alert_id).acknowledged_by_id == people["lee"]
+
+
+def test_failed_deliveries_are_visible_in_the_inbox(app, clock, client, auth, people):
+    from exposure.models import Delivery
+
+    with app.app_context():
+        alert = alerts.raise_alert(
+            _session(app),
+            key="k2",
+            audience="lead",
+            team_id=people["team"],
+            subject_user_id=people["ana"],
+            kind="rotate",
+            message="Ana must rotate",
+            now=clock.now(),
+            routes=alerts.Routes(webhook_lead="https://hooks.example.test/x"),
+        )
+        delivery = _session(app).scalars(select(Delivery)).one()
+        delivery.status, delivery.attempts, delivery.last_error = "failed", 8, "HTTP 500"
+        _session(app).commit()
+    auth.login("lee")
+    page = client.get("/alerts").get_data(as_text=True)
+    assert "webhook: failed after 8 attempts (HTTP 500)" in page
+    assert "hooks.example.test" not in page  # a webhook URL is a credential
