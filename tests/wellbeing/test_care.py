@@ -219,7 +219,7 @@ def test_failed_deliveries_are_visible_in_the_inbox(app, clock, client, auth, pe
     from exposure.models import Delivery
 
     with app.app_context():
-        alert = alerts.raise_alert(
+        alerts.raise_alert(
             _session(app),
             key="k2",
             audience="lead",
