@@ -112,7 +112,11 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+_EXTRA_APPS: list[Flask] = []
+
+
 def make_app(url: str, tmp_path: Path, clock: FakeClock, **overrides: Any) -> Flask:
+    """An app on the given database; its engine is disposed when the test ends."""
     config = {
         "DATABASE_URL": url,
         "DATA_DIR": str(tmp_path / "data"),
@@ -120,17 +124,26 @@ def make_app(url: str, tmp_path: Path, clock: FakeClock, **overrides: Any) -> Fl
         "TESTING": True,
         **overrides,
     }
-    return create_app(config, clock=clock)
+    app = create_app(config, clock=clock)
+    _EXTRA_APPS.append(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _dispose_apps() -> Iterator[None]:
+    # A pooled PostgreSQL connection left to the garbage collector warns (an error here).
+    yield
+    while _EXTRA_APPS:
+        app = _EXTRA_APPS.pop()
+        with app.app_context():
+            from wellbeing.db import db
+
+            db.engine.dispose()
 
 
 @pytest.fixture
-def app(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Flask]:
-    app = make_app(db_url, tmp_path, clock)
-    yield app
-    with app.app_context():
-        from wellbeing.db import db
-
-        db.engine.dispose()
+def app(db_url: str, tmp_path: Path, clock: FakeClock) -> Flask:
+    return make_app(db_url, tmp_path, clock)
 
 
 @pytest.fixture
