@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from exposure import rollups
 from exposure.attachments import is_sensitive, max_level
 from exposure.categories import CATEGORIES, CategoryRule, primary_category
 from exposure.models import Attachment, ExposureEvent, RevealGrant
@@ -59,6 +60,7 @@ def record_view(
     client_event_id: str,
     now: datetime,
     table: Mapping[str, CategoryRule] = CATEGORIES,
+    floor_seconds: float = rollups.DEFAULT_FLOOR_SECONDS,
 ) -> tuple[ExposureEvent, bool]:
     """Record that a person saw an item at a level; a retry returns the first event."""
     if modality not in MODALITIES:
@@ -88,6 +90,7 @@ def record_view(
                 )
                 session.add(found)
                 session.flush()
+                rollups.add_event(session, found, floor_seconds)
             return found, True
         except IntegrityError:
             found = _existing(session, user_id, client_event_id)
@@ -111,6 +114,7 @@ def heartbeat(
     *,
     grace_seconds: float,
     cap_seconds: float,
+    floor_seconds: float = rollups.DEFAULT_FLOOR_SECONDS,
 ) -> ExposureEvent | None:
     """Extend a view's duration while the viewer says it is on screen.
 
@@ -128,7 +132,9 @@ def heartbeat(
     if gap <= 0:
         return event
     if gap <= grace_seconds:
-        event.duration_seconds = min(cap_seconds, event.duration_seconds + gap)
+        before = event.duration_seconds
+        event.duration_seconds = min(cap_seconds, before + gap)
+        rollups.add_duration(session, event, before, event.duration_seconds, floor_seconds)
     event.last_seen_at = now
     session.flush()
     return event
@@ -158,6 +164,7 @@ def reveal(
     ttl_seconds: int,
     modality: str = "image",
     table: Mapping[str, CategoryRule] = CATEGORIES,
+    floor_seconds: float = rollups.DEFAULT_FLOOR_SECONDS,
 ) -> Grant:
     """Log a deliberate reveal and issue a single-use URL token for its rendition.
 
@@ -174,6 +181,7 @@ def reveal(
         client_event_id=client_event_id,
         now=now,
         table=table,
+        floor_seconds=floor_seconds,
     )
     token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=ttl_seconds)

@@ -163,6 +163,24 @@ class ExposureEvent(Base):
     duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class ExposureRollup(Base):
+    """Per person, per hour, per category, level and modality: what dashboards read instead
+    of scanning the raw ledger. Kept in step with the ledger in the same transaction."""
+
+    __tablename__ = "exposure_rollup"
+    __table_args__ = (Index("ix_exposure_rollup_hour", "hour_start"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    hour_start: Mapped[datetime] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    level: Mapped[int] = mapped_column(primary_key=True)
+    modality: Mapped[str] = mapped_column(String(16), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    # Seconds with each event counted at least the policy's min_event_seconds at write time.
+    floored_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class RevealGrant(Base):
     """A single-use, short-lived right to fetch one revealed rendition, bound to one person."""
 

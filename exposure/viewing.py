@@ -51,6 +51,7 @@ def record_view(
         client_event_id=client_event_id,
         now=now,
         table=policy.categories,
+        floor_seconds=policy.min_event_seconds,
     )
     firings = evaluate(session, policy, user_id, now, routes=routes, rules=_event_rules(policy))
     return Viewed(event, firings if created else [])
@@ -86,6 +87,7 @@ def reveal(
         ttl_seconds=ttl_seconds,
         modality=_modality(attachment),
         table=policy.categories,
+        floor_seconds=policy.min_event_seconds,
     )
     firings = evaluate(session, policy, user_id, now, routes=routes, rules=_event_rules(policy))
     return Revealed(grant, firings)

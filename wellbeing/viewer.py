@@ -141,6 +141,7 @@ def heartbeat(client_event_id: str) -> Any:
         clock().now(),
         grace_seconds=cfg["HEARTBEAT_GRACE_SECONDS"],
         cap_seconds=cfg["SAFE_VIEW_MAX_SECONDS"],
+        floor_seconds=policy().min_event_seconds,
     )
     if event is None:
         abort(404, description="No such view of yours.")
