@@ -302,6 +302,20 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None]
 
 
+class PolicyVersion(Base):
+    """A policy uploaded by an admin; the most recently activated one is in force."""
+
+    __tablename__ = "policy_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None] = mapped_column(index=True)
+    activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
 class SchedulerHeartbeat(Base):
     __tablename__ = "scheduler_heartbeat"
 

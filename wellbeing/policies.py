@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
+from exposure import policy_versions
 from exposure.alerts import Routes
+from exposure.models import PolicyVersion
 from exposure.policy import Policy, PolicyError, default_policy_text, parse_policy
+from wellbeing.db import db
 
 log = logging.getLogger("wellbeing.policy")
+
+
+DB_CHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -23,6 +31,10 @@ class PolicyStore:
     mtime: float = 0.0
     last_error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # A policy activated by an admin (stored in the database) wins over the file.
+    db_version_id: int | None = None
+    db_policy: Policy | None = None
+    db_checked_at: float = -1e9
 
     @classmethod
     def open(cls, path: str) -> PolicyStore:
@@ -55,6 +67,23 @@ class PolicyStore:
                         self._keep(f"could not load: {exc!r}")
         return self.policy
 
+    def from_database(self, session: Session) -> Policy | None:
+        """The admin-activated policy, re-checked every few seconds per process."""
+        now = time.monotonic()
+        if now - self.db_checked_at < DB_CHECK_SECONDS:
+            return self.db_policy
+        version_id = policy_versions.active_id(session)
+        with self.lock:
+            self.db_checked_at = now
+            if version_id != self.db_version_id:
+                row = session.get(PolicyVersion, version_id) if version_id else None
+                try:
+                    self.db_policy = policy_versions.load(row) if row else None
+                    self.db_version_id = version_id
+                except PolicyError as exc:
+                    self._keep(f"activated policy {version_id} is invalid: {exc}")
+        return self.db_policy
+
     def _keep(self, error: str) -> None:
         if error != self.last_error:
             log.error("keeping policy %s: %s", self.policy.version, error)
@@ -67,7 +96,8 @@ def init_app(app: Flask) -> None:
 
 def policy() -> Policy:
     store: PolicyStore = current_app.extensions["wellbeing.policy"]
-    return store.current()
+    from_db = store.from_database(db.session)
+    return from_db if from_db is not None else store.current()
 
 
 def routes() -> Routes:
