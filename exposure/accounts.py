@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from exposure.models import ROLES, ApiToken, Team, TeamLead, User, UserRole
@@ -109,6 +109,42 @@ def is_lead_of(session: Session, lead_id: int, member: User) -> bool:
     if member.team_id is None:
         return False
     return session.get(TeamLead, (member.team_id, lead_id)) is not None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a session belongs to: what every request needs, read in one query."""
+
+    id: int
+    username: str
+    display_name: str
+    team_id: int | None
+    session_token: str
+    roles: frozenset[str]
+
+
+_IDENTITY = (
+    select(
+        User.id,
+        User.username,
+        User.display_name,
+        User.team_id,
+        User.session_token,
+        func.aggregate_strings(UserRole.role, " "),
+    )
+    .join(UserRole, UserRole.user_id == User.id)
+    .where(User.session_token == bindparam("token"), User.active.is_(True))
+    .group_by(User.id)
+)
+
+
+def identity_by_session_token(session: Session, token: str) -> Identity | None:
+    """The active person holding this session token, with roles, in one round trip."""
+    row = session.execute(_IDENTITY, {"token": token}).first()
+    if row is None:
+        return None
+    uid, username, display_name, team_id, session_token, roles = row
+    return Identity(uid, username, display_name, team_id, session_token, frozenset(roles.split()))
 
 
 def user_by_session_token(session: Session, token: str) -> User | None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from exposure.models import Break
+from exposure.models import Attachment, Break
 
 BREAK_KINDS = ("enforced", "step_away", "rotation")
 
@@ -25,6 +25,31 @@ class Restriction:
         if self.ends_at is None:
             return None
         return max(0, int((self.ends_at - now).total_seconds() + 0.999))
+
+
+# Built once: constructing the statement per request cost about as much as running it.
+_ATTACHMENT_AND_BREAK = select(
+    Attachment,
+    exists().where(
+        Break.user_id == bindparam("user_id"),
+        Break.status == "active",
+        Break.starts_at <= bindparam("now", type_=Break.starts_at.type),
+        or_(Break.ends_at.is_(None), Break.ends_at > bindparam("now", type_=Break.ends_at.type)),
+    ),
+).where(Attachment.id == bindparam("attachment_id"))
+
+
+def attachment_for(
+    session: Session, attachment_id: int, user_id: int, now: datetime
+) -> tuple[Attachment | None, bool]:
+    """An attachment and whether any restriction of this person is in force, in one query.
+
+    The hot path of the safe view: when the flag says restricted, the caller asks
+    `active_restriction` for which one (to say why and for how long).
+    """
+    params = {"attachment_id": attachment_id, "user_id": user_id, "now": now}
+    row = session.execute(_ATTACHMENT_AND_BREAK, params).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
 
 
 def active_restriction(

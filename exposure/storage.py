@@ -15,7 +15,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE``."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
+        # No pool_pre_ping: it costs a round trip on every request. A connection that died
+        # with its server fails that one request (503, fail closed) and is replaced.
+        kwargs.setdefault("pool_recycle", 3600)
         return create_engine(url, **kwargs)
 
     if parsed.database and parsed.database != ":memory:":

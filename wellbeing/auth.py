@@ -36,7 +36,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class SessionUser(UserMixin):
     """The signed-in person for one request, loaded fresh from the database."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User | accounts.Identity) -> None:
         self.id = user.id
         self.username = user.username
         self.display_name = user.display_name
@@ -52,8 +52,8 @@ class SessionUser(UserMixin):
 
 @login_manager.user_loader
 def _load(token: str) -> SessionUser | None:
-    user = accounts.user_by_session_token(db.session, token)
-    return SessionUser(user) if user is not None else None
+    found = accounts.identity_by_session_token(db.session, token)
+    return SessionUser(found) if found is not None else None
 
 
 @login_manager.unauthorized_handler

@@ -25,7 +25,11 @@ def database_breaks_on(app, statement_prefix: str) -> Iterator[None]:
         engine = db.engine
 
     def fail(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith(statement_prefix):
+        text = statement.lstrip().upper()
+        table = statement_prefix.split()[-1]
+        if text.startswith(statement_prefix) or (
+            statement_prefix.startswith("SELECT") and f"FROM {table}" in text
+        ):
             raise OperationalError(
                 statement, parameters, sqlite3.OperationalError("disk I/O error")
             )
