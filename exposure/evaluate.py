@@ -16,10 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from exposure import alerts, breaks, checkins
-from exposure.dose import LOOKBACK, ended_breaks, load_events, measure, summarise
+from exposure import alerts, breaks, checkins, summaries
+from exposure.dose import (
+    ended_breaks,
+    load_events,
+    measure_in_database,
+    recent_since,
+)
 from exposure.models import Break, PolicyTrigger, User
 from exposure.policy import Action, Policy, Rule
+from exposure.rollups import hour_of
 
 
 @dataclass(frozen=True)
@@ -63,14 +69,19 @@ def suggest_replacements(
     members = session.scalars(
         select(User).where(User.team_id == team_id, User.active.is_(True), User.id != exclude)
     ).all()
-    ranked = []
-    for member in members:
-        if "associate" not in member.roles:
-            continue
-        if breaks.active_restriction(session, member.id, now) is not None:
-            continue
-        week = summarise(load_events(session, member.id, now - timedelta(days=7)), policy)
-        ranked.append((week.dose, member.display_name, member.id))
+    candidates = [
+        m
+        for m in members
+        if "associate" in m.roles and breaks.active_restriction(session, m.id, now) is None
+    ]
+    week = summaries.totals(
+        session,
+        policy,
+        hour_of(now - timedelta(days=7)),
+        hour_of(now) + timedelta(hours=1),
+        user_ids=[m.id for m in candidates],
+    )
+    ranked = [(week[m.id].dose if m.id in week else 0.0, m.display_name, m.id) for m in candidates]
     ranked.sort()
     return [
         {"user_id": uid, "name": name, "dose_7d": round(dose, 1)}
@@ -175,14 +186,12 @@ def evaluate(
     person = _lock_person(session, user_id)
     if person is None:
         return []
-    since = now - LOOKBACK
-    events = load_events(session, user_id, since, now)
-    if not events:
-        return []
+    since = recent_since(policy, now)
+    recent = load_events(session, user_id, since, now)
     ends = ended_breaks(session, user_id, since, now)
     fired: list[Firing] = []
     for rule in rules if rules is not None else policy.rules:
-        measured = measure(rule, events, ends, policy, now)
+        measured = measure_in_database(session, rule, user_id, recent, ends, policy, now)
         if measured.window_key is None or measured.value < rule.threshold:
             continue
         last = _last_fired(session, user_id, rule, measured.window_key)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exposure import breaks, checkins
-from exposure.dose import load_events, summarise
+from exposure import breaks, checkins, summaries
 from exposure.models import TeamLead, User
 from exposure.policy import Policy
+from exposure.rollups import hour_of
 
 NEAR_CAP_FRACTION = 0.8
 
@@ -54,7 +54,9 @@ def led_team_ids(session: Session, lead_id: int) -> Sequence[int]:
 def member_status(session: Session, policy: Policy, person: User, now: datetime) -> MemberStatus:
     local = now.astimezone(policy.timezone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = summarise(load_events(session, person.id, midnight, now), policy)
+    today = summaries.totals(
+        session, policy, midnight, hour_of(now) + timedelta(hours=1), user_ids=[person.id]
+    ).get(person.id, summaries.Totals())
     restriction = breaks.active_restriction(session, person.id, now)
     cap = daily_cap(policy)
     state = "working"

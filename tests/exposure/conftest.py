@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from exposure import attachments
+from exposure import attachments, rollups
 from exposure.attachments import MediaFacts, Registration
 from exposure.models import Attachment, ExposureEvent, Team, TeamLead, User, UserRole
 from exposure.policy import Policy, parse_policy
@@ -129,6 +129,8 @@ class Ledger:
         )
         self.session.add(event)
         self.session.flush()
+        # As the ledger does: every event is in the hourly rollups too.
+        rollups.add_event(self.session, event, rollups.DEFAULT_FLOOR_SECONDS)
         return event
 
 
