@@ -3,6 +3,8 @@
 A leaf package: bytes in, a rendition out. It may import only the standard library,
 Pillow, NumPy and OpenCV. It never imports Flask, ``config``, ``wellbeing``,
 ``exposure`` or any database code; callers pass limits and specs in as values.
+Video adds PyAV, imported only by the modules that decode, which run in the isolated
+worker (``render_video_isolated``): ``import blur`` never loads a video decoder.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from .render import render
 from .rendition import Rendition
 from .spec import Spec
 from .version import ENGINE_VERSION
+from .video import playback, storyboard
+from .video_cache import VideoRenditionCache, render_video_cached, video_cache_key
+from .video_isolation import render_video_isolated
+from .video_limits import VideoLimits
+from .video_probe import probe_video, sniff_video
+from .video_rendition import VideoInfo, VideoRendition
 
 __all__ = [
     "ENGINE_VERSION",
@@ -35,10 +43,21 @@ __all__ = [
     "Rendition",
     "RenditionCache",
     "Spec",
+    "VideoInfo",
+    "VideoLimits",
+    "VideoRendition",
+    "VideoRenditionCache",
     "cache_key",
     "placeholder",
+    "playback",
     "probe",
+    "probe_video",
     "render",
     "render_cached",
+    "render_video_cached",
+    "render_video_isolated",
     "sniff",
+    "sniff_video",
+    "storyboard",
+    "video_cache_key",
 ]
