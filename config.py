@@ -36,6 +36,15 @@ SETTINGS: dict[str, Setting] = {
     "MAX_FRAMES": Setting(1000, "Most animation frames accepted."),
     "MAX_TOTAL_PIXELS": Setting(400_000_000, "Largest frames x pixels accepted."),
     "SAFE_MAX_SIZE": Setting(1280, "Longest side of a rendition, in pixels."),
+    "VIDEO_MAX_SECONDS": Setting(600, "Longest video accepted, in seconds."),
+    "VIDEO_MAX_WIDTH": Setting(3840, "Widest video accepted (either orientation), in pixels."),
+    "VIDEO_MAX_HEIGHT": Setting(2160, "Tallest video accepted (either orientation), in pixels."),
+    "VIDEO_PLAYBACK_HEIGHT": Setting(360, "Height of blurred playback renditions, in pixels."),
+    "VIDEO_STORYBOARD_FRAMES": Setting(9, "Keyframes in a video's silent storyboard."),
+    "VIDEO_RENDER_TIMEOUT_SECONDS": Setting(120, "Wall-time limit of one video render."),
+    "VIDEO_RENDER_MEMORY_BYTES": Setting(
+        1024 * 1024 * 1024, "Memory limit of the isolated video decoder process."
+    ),
     "RENDER_SLOTS": Setting(
         4, "Renders running at once per worker; more get 429 with Retry-After."
     ),

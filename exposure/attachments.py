@@ -36,6 +36,8 @@ class MediaFacts:
     width: int
     height: int
     frames: int
+    duration_seconds: float | None = None
+    has_audio: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ def register(
                 width=facts.width,
                 height=facts.height,
                 frames=facts.frames,
+                duration_seconds=facts.duration_seconds,
+                has_audio=facts.has_audio,
                 source_url=reg.source_url,
                 labels=list(reg.labels),
                 flag_state=reg.flag_state,

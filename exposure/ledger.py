@@ -106,6 +106,11 @@ def record_view(
     return found, False
 
 
+def find_event(session: Session, user_id: int, client_event_id: str) -> ExposureEvent | None:
+    """One of this person's own exposure events (never anybody else's)."""
+    return _existing(session, user_id, client_event_id)
+
+
 def heartbeat(
     session: Session,
     user_id: int,

@@ -131,6 +131,8 @@ class Attachment(Base):
     width: Mapped[int]
     height: Mapped[int]
     frames: Mapped[int]
+    duration_seconds: Mapped[float | None] = mapped_column(Float)  # video only
+    has_audio: Mapped[bool] = mapped_column(Boolean, default=False)
     source_url: Mapped[str | None] = mapped_column(Text)
     labels: Mapped[list[str]]
     # 'flagged' | 'clear' | 'unknown'; unknown is treated as flagged (fail closed).

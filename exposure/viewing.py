@@ -23,6 +23,8 @@ class Viewed:
 
 
 def _modality(attachment: Attachment) -> str:
+    if attachment.media_kind == "video":
+        return "video"
     return "animation" if attachment.frames > 1 else "image"
 
 
@@ -75,7 +77,9 @@ def reveal(
     client_event_id: str,
     now: datetime,
     ttl_seconds: int,
+    audio: bool = False,
 ) -> Revealed:
+    """Log a deliberate reveal (unmuting a video's sound is one too) and grant its rendition."""
     grant = ledger.reveal(
         session,
         user_id,
@@ -85,7 +89,7 @@ def reveal(
         client_event_id=client_event_id,
         now=now,
         ttl_seconds=ttl_seconds,
-        modality=_modality(attachment),
+        modality="audio" if audio else _modality(attachment),
         table=policy.categories,
         floor_seconds=policy.min_event_seconds,
     )

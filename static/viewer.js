@@ -39,7 +39,13 @@
     });
   }
 
-  function visible() { return document.visibilityState === "visible" && document.hasFocus(); }
+  var player = document.getElementById("player");
+
+  function visible() {
+    // A video counts only while it plays; an image while it is on screen.
+    var watching = !player || player.hidden || !player.paused;
+    return document.visibilityState === "visible" && document.hasFocus() && watching;
+  }
 
   function beat() {
     if (!currentEvent || !visible()) { return; }
@@ -54,6 +60,7 @@
   }
 
   function showSafe() {
+    if (player) { player.pause(); player.removeAttribute("src"); player.load(); player.hidden = true; }
     if (objectUrl) { URL.revokeObjectURL(objectUrl); objectUrl = null; }
     if (placeholder) { placeholder.hidden = false; img.hidden = true; img.removeAttribute("src"); }
     else { img.src = defaultSrc; }
@@ -64,12 +71,13 @@
     say("Blurred again.");
   }
 
-  function reveal(level, region) {
+  function reveal(level, region, audio) {
     var form = new FormData();
     var eventId = newId();
     form.append("level", String(level));
     form.append("client_event_id", eventId);
     if (region) { form.append("region", region); }
+    if (audio) { form.append("audio", "1"); }
     return post(root.dataset.revealUrl, form).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) { throw new Error(body.message || ("refused (" + r.status + ")")); }
@@ -81,15 +89,52 @@
     }).then(function (blob) {
       if (objectUrl) { URL.revokeObjectURL(objectUrl); }
       objectUrl = URL.createObjectURL(blob);
-      img.src = objectUrl;
-      img.hidden = false;
-      if (placeholder) { placeholder.hidden = true; }
+      if (player) {
+        // A revealed video is never autoplayed, and stays muted unless sound was revealed.
+        player.pause();
+        player.muted = !audio;
+        player.src = objectUrl;
+        player.hidden = false;
+      } else {
+        img.src = objectUrl;
+        img.hidden = false;
+        if (placeholder) { placeholder.hidden = true; }
+      }
       img.dataset.revealed = String(level);
       label("Showing: " + LEVEL_NAMES[level] + (region ? " (one region)" : ""));
       currentEvent = eventId;
       if (reblur) { reblur.hidden = false; }
       say("Revealed and recorded. Use 'Blur again' when you are done.");
     }).catch(function (err) { say(err.message); });
+  }
+
+  var playBtn = document.getElementById("play");
+  if (playBtn && player) {
+    playBtn.addEventListener("click", function () {
+      var form = new FormData();
+      var eventId = newId();
+      form.append("client_event_id", eventId);
+      post(root.dataset.playUrl, form).then(function (r) {
+        return r.json().then(function (body) {
+          if (!r.ok) { throw new Error(body.message || ("refused (" + r.status + ")")); }
+          player.muted = true;
+          player.src = body.url;
+          player.hidden = false;
+          currentEvent = eventId;
+          say("Blurred and muted. Press play on the video when you are ready.");
+        });
+      }).catch(function (err) { say(err.message); });
+    });
+    ["play", "pause", "ended", "seeked"].forEach(function (name) {
+      player.addEventListener(name, beat);
+    });
+  }
+  var unmute = document.getElementById("unmute");
+  if (unmute) {
+    unmute.addEventListener("click", function () {
+      var level = Number(img.dataset.revealed || "1") || 1;
+      reveal(level, null, true);
+    });
   }
 
   Array.prototype.forEach.call(document.querySelectorAll("button.reveal"), function (btn) {

@@ -285,7 +285,10 @@ class Auth:
 
     def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         headers = {"X-CSRFToken": self.csrf(), **kwargs.pop("headers", {})}
-        return self.client.post(path, data=data or {}, headers=headers, **kwargs)
+        response = self.client.post(path, data=data or {}, headers=headers, **kwargs)
+        response.get_data()  # buffered, so a file response can be closed at once
+        response.close()
+        return response
 
 
 @pytest.fixture

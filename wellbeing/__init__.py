@@ -17,9 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the app: load config, bind extensions, register blueprints and the CLI."""
     from wellbeing import (
+        admin,
         api,
         auth,
         checkin,
+        dashboards,
         errors,
         health,
         inbox,
@@ -57,6 +59,8 @@ def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = No
     app.register_blueprint(inbox.bp)
     app.register_blueprint(team.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(dashboards.bp)
+    app.register_blueprint(admin.bp)
     checkin.init_app(app)
     security.csrf.exempt(api.bp)
     register_cli(app)

@@ -15,7 +15,7 @@ from exposure.attachments import AttachmentError, MediaFacts, Registration
 from exposure.models import ApiToken, Attachment
 from wellbeing.db import clock, db, security_event
 from wellbeing.openapi import document
-from wellbeing.renditions import limits
+from wellbeing.renditions import engine
 from wellbeing.upstream import UpstreamPolicy, UpstreamRefused, fetch
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -24,6 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 MEDIA_STATUS = {
     "too_large": 413,
     "unsupported_format": 415,
+    "unsupported_codec": 415,
+    "playlist": 415,
 }
 
 
@@ -66,6 +68,8 @@ def attachment_json(att: Attachment) -> dict[str, Any]:
         "width": att.width,
         "height": att.height,
         "frames": att.frames,
+        "duration_seconds": att.duration_seconds,
+        "has_audio": att.has_audio,
         "size": att.size,
         "sha256": att.sha256,
         "labels": att.labels,
@@ -158,8 +162,21 @@ def _fetch(url: str) -> bytes:
 
 
 def _probe(data: bytes) -> MediaFacts:
+    """What the bytes are, from their headers only (video is never decoded in here)."""
     try:
-        info = blur.probe(data, limits())
+        if blur.sniff_video(data) is not None:
+            video = blur.probe_video(data, engine().video_limits)
+            return MediaFacts(
+                "video",
+                video.container,
+                video.mime,
+                video.width,
+                video.height,
+                0,
+                duration_seconds=video.duration_seconds,
+                has_audio=video.has_audio,
+            )
+        info = blur.probe(data, engine().limits)
     except blur.MediaRejected as exc:
         security_event("media_rejected", token_id=_token().id, code=exc.code)
         abort(MEDIA_STATUS.get(exc.code, 422), description=f"{exc.code}: {exc.reason}")

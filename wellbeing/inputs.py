@@ -47,20 +47,28 @@ class RevealRequest:
     level: int
     region: tuple[float, float, float, float] | None
     client_event_id: str
+    audio: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any]) -> RevealRequest:
+        audio = form.get("audio") == "1"
+        lowest = 1 if audio else 2  # unmuting the blurred playback is a reveal of its own
         try:
             level = int(form.get("level", ""))
         except ValueError:
-            raise BadInput("level must be 2 (peek), 3 (grayscale) or 4 (colour)") from None
-        if level not in (2, 3, 4):
+            level = -1
+        if not lowest <= level <= 4:
             raise BadInput("level must be 2 (peek), 3 (grayscale) or 4 (colour)")
         reg = region(form.get("region"))
         if reg is not None and level < 3:
             raise BadInput("a region reveal needs level 3 or 4")
+        if reg is not None and audio:
+            raise BadInput("a region reveal cannot unmute audio")
         return cls(
-            level=level, region=reg, client_event_id=client_event_id(form.get("client_event_id"))
+            level=level,
+            region=reg,
+            client_event_id=client_event_id(form.get("client_event_id")),
+            audio=audio,
         )
 
 

@@ -8,12 +8,12 @@ from flask import Blueprint, abort, request
 from flask_login import current_user
 
 from exposure import attachments, breaks, ledger
-from exposure.models import Attachment
+from exposure.models import Attachment, ExposureEvent
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 from wellbeing.guard import refuse_if_restricted
 from wellbeing.policies import policy
-from wellbeing.renditions import media_response, render_for
+from wellbeing.renditions import media_response, playback_path, render_for, video_response
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -39,6 +39,26 @@ def safe(attachment_id: int) -> Any:
     return media_response(render_for(att, attachments.default_level(att, policy().categories)))
 
 
+@bp.get("/<int:attachment_id>/play/<client_event_id>")
+@roles_required("associate")
+def playback(attachment_id: int, client_event_id: str) -> Any:
+    """The blurred, muted playback of a video, for a view of it that was logged; GET with
+    ranges so the player can seek. Revealed levels and sound come through grants only."""
+    event = ledger.find_event(db.session, current_user.id, client_event_id)
+    if event is None or event.attachment_id != attachment_id or event.modality != "video":
+        abort(404, description="Start playback from the viewer.")
+    att = db.session.get(Attachment, attachment_id)
+    if att is None or att.media_kind != "video":
+        abort(404, description="No such video.")
+    if event.level != max(1, attachments.default_level(att, policy().categories)):
+        abort(404, description="Revealed playback comes through a one-time link only.")
+    refuse_if_restricted(att)
+    path = playback_path(att, event.level)
+    if path is None:
+        abort(422, description="This video cannot be played; nothing of it was sent.")
+    return video_response(path)
+
+
 @bp.post("/once/<token>")
 @roles_required("associate")
 def once(token: str) -> Any:
@@ -52,4 +72,11 @@ def once(token: str) -> Any:
     if att is None:
         abort(404, description="No such attachment.")
     refuse_if_restricted(att, granted_at=grant.created_at)
+    if att.media_kind == "video":
+        event = db.session.get(ExposureEvent, grant.event_id)
+        audio = event is not None and event.modality == "audio"
+        path = playback_path(att, grant.level, audio=audio)
+        if path is None:
+            abort(422, description="This video cannot be played; nothing of it was sent.")
+        return video_response(path)
     return media_response(render_for(att, grant.level, ledger.parse_region(grant.region)))

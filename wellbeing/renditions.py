@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, send_file
 
 import blur
 from exposure.attachments import original_bytes
@@ -33,8 +35,11 @@ class Saturated(Exception):
 @dataclass
 class Engine:
     limits: blur.Limits
-    cache: blur.RenditionCache
+    video_limits: blur.VideoLimits
+    cache: blur.VideoRenditionCache
     max_size: int
+    playback_height: int
+    storyboard_frames: int
     slots: threading.BoundedSemaphore
 
 
@@ -48,8 +53,18 @@ def init_app(app: Flask) -> None:
             max_frames=cfg["MAX_FRAMES"],
             max_total_pixels=cfg["MAX_TOTAL_PIXELS"],
         ),
-        cache=blur.RenditionCache(cache_dir, max_bytes=cfg["CACHE_MAX_BYTES"]),
+        video_limits=blur.VideoLimits(
+            max_bytes=cfg["MAX_UPLOAD_BYTES"],
+            max_seconds=cfg["VIDEO_MAX_SECONDS"],
+            max_width=cfg["VIDEO_MAX_WIDTH"],
+            max_height=cfg["VIDEO_MAX_HEIGHT"],
+            render_timeout_seconds=cfg["VIDEO_RENDER_TIMEOUT_SECONDS"],
+            render_memory_bytes=cfg["VIDEO_RENDER_MEMORY_BYTES"],
+        ),
+        cache=blur.VideoRenditionCache(cache_dir, max_bytes=cfg["CACHE_MAX_BYTES"]),
         max_size=cfg["SAFE_MAX_SIZE"],
+        playback_height=cfg["VIDEO_PLAYBACK_HEIGHT"],
+        storyboard_frames=cfg["VIDEO_STORYBOARD_FRAMES"],
         slots=threading.BoundedSemaphore(cfg["RENDER_SLOTS"]),
     )
 
@@ -68,30 +83,81 @@ def render_for(
     level: int,
     region: tuple[float, float, float, float] | None = None,
 ) -> blur.Rendition:
-    """The rendition of an attachment at a level; any failure gives a neutral placeholder."""
+    """The still rendition of an item at a level (a video's is its silent storyboard);
+    any failure gives a neutral placeholder."""
     eng = engine()
-    spec = blur.Spec(level=level, region=region, max_size=eng.max_size)
-    key = blur.cache_key(attachment.sha256, spec)
-    cached = eng.cache.get(key)
+    if attachment.media_kind == "video":
+        if level == 0:
+            return blur.placeholder(label="video hidden")
+        spec = {"frames": eng.storyboard_frames, "level": level, "max_size": eng.max_size}
+        found = _render(attachment, "storyboard", spec)
+        return found if isinstance(found, blur.Rendition) else blur.placeholder(label="unavailable")
+    image_spec = blur.Spec(level=level, region=region, max_size=eng.max_size)
+    cached = eng.cache.get(blur.cache_key(attachment.sha256, image_spec))
     if cached is not None:
         return cached
-    if not eng.slots.acquire(timeout=2):
+    with _slot():
+        try:
+            data = original_bytes(db.session, attachment)
+            return blur.render_cached(eng.cache, data, attachment.sha256, image_spec, eng.limits)
+        except blur.MediaError as exc:
+            security_event("render_refused", attachment_id=attachment.id, code=exc.code)
+        except Exception:
+            # Fail closed: whatever went wrong, nothing of the original leaves the server.
+            log.exception("rendering attachment %s failed", attachment.id)
+    return blur.placeholder(label="unavailable")
+
+
+def playback_path(attachment: Attachment, level: int, *, audio: bool = False) -> Path | None:
+    """The cached MP4 of a video at a level (muted unless `audio`), rendered if needed out
+    of process; None if it cannot be rendered (the caller refuses; nothing else is sent)."""
+    eng = engine()
+    spec = {"level": max(level, 1), "audio": audio, "max_height": eng.playback_height}
+    key = blur.video_cache_key(attachment.sha256, "playback", **spec)
+    path = eng.cache.video_path_for(key)
+    if path is not None:
+        return path
+    if not isinstance(_render(attachment, "playback", spec), blur.VideoRendition):
+        return None
+    return eng.cache.video_path_for(key)
+
+
+def _render(
+    attachment: Attachment, kind: str, spec: Mapping[str, object]
+) -> blur.Rendition | blur.VideoRendition | None:
+    eng = engine()
+    with _slot():
+        try:
+            data = original_bytes(db.session, attachment)
+            return blur.render_video_cached(
+                eng.cache, kind, data, attachment.sha256, eng.video_limits, **spec
+            )
+        except blur.MediaError as exc:
+            security_event("render_refused", attachment_id=attachment.id, code=exc.code)
+        except Exception:
+            log.exception("rendering video %s failed", attachment.id)
+    return None
+
+
+@contextmanager
+def _slot() -> Iterator[None]:
+    slots = engine().slots
+    if not slots.acquire(timeout=2):
         raise Saturated()
     try:
-        data = original_bytes(db.session, attachment)
-        return blur.render_cached(eng.cache, data, attachment.sha256, spec, eng.limits)
-    except blur.MediaError as exc:
-        security_event("render_refused", attachment_id=attachment.id, code=exc.code)
-        return blur.placeholder(label="unavailable")
-    except Exception:
-        # Fail closed: whatever went wrong, nothing of the original leaves the server.
-        log.exception("rendering attachment %s failed", attachment.id)
-        return blur.placeholder(label="unavailable")
+        yield
     finally:
-        eng.slots.release()
+        slots.release()
 
 
 def media_response(rendition: blur.Rendition) -> Response:
     response = Response(rendition.data, mimetype=rendition.mime)
+    response.headers.update(MEDIA_HEADERS)
+    return response
+
+
+def video_response(path: Path) -> Response:
+    """A cached MP4 with range support (206 for seeking), under our own headers."""
+    response = send_file(path, mimetype="video/mp4", conditional=True, etag=False, max_age=0)
     response.headers.update(MEDIA_HEADERS)
     return response

@@ -38,6 +38,7 @@ def _headers(response: Response) -> Response:
         ancestors = current_app.config["FRAME_ANCESTORS"]
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+            "media-src 'self' blob:; "
             "connect-src 'self'; form-action 'self'; base-uri 'none'; "
             f"frame-ancestors {ancestors}"
         )

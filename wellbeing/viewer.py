@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from exposure import attachments, audit, breaks, ledger, viewing
 from exposure.categories import LEVEL_NAMES
 from exposure.models import Attachment
-from wellbeing import inputs
+from wellbeing import dashboards, inputs
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 from wellbeing.guard import refuse_if_restricted
@@ -40,6 +40,8 @@ def _attachment(attachment_id: int) -> Attachment:
 @bp.get("/")
 @login_required
 def home() -> Any:
+    if "associate" in current_user.roles:
+        return dashboards.render_my_day()  # My day, with the break timer and step-away
     now = clock().now()
     restriction = breaks.active_restriction(db.session, current_user.id, now)
     return render_template(
@@ -85,6 +87,10 @@ def view(attachment_id: int) -> Any:
 def reveal(attachment_id: int) -> Any:
     req = inputs.RevealRequest.from_form(request.form)
     att = _attachment(attachment_id)
+    if att.media_kind == "video" and req.region is not None:
+        raise inputs.BadInput("region reveals are for images")
+    if req.audio and not att.has_audio:
+        raise inputs.BadInput("this item has no sound")
     refuse_if_restricted(att)
     now = clock().now()
     try:
@@ -99,6 +105,7 @@ def reveal(attachment_id: int) -> Any:
             client_event_id=req.client_event_id,
             now=now,
             ttl_seconds=current_app.config["REVEAL_TTL_SECONDS"],
+            audio=req.audio,
         )
     except ledger.LevelNotAllowed as exc:
         security_event("reveal_above_max", actor_id=current_user.id, attachment_id=att.id)
@@ -126,6 +133,35 @@ def reveal(attachment_id: int) -> Any:
         break_started=any(
             f.actions for f in revealed.firings if "break" in f.actions or "rotate" in f.actions
         ),
+    )
+
+
+@bp.post("/view/<int:attachment_id>/play")
+@roles_required("associate")
+def play(attachment_id: int) -> Any:
+    """Start the blurred, muted playback of a video: a logged view, then its URL."""
+    event_id = inputs.client_event_id(request.form.get("client_event_id"))
+    att = _attachment(attachment_id)
+    if att.media_kind != "video":
+        raise inputs.BadInput("only videos play")
+    refuse_if_restricted(att)
+    pol = policy()
+    level = max(1, attachments.default_level(att, pol.categories))
+    viewing.record_view(
+        db.session,
+        pol,
+        routes(),
+        current_user.id,
+        att,
+        level=level,
+        client_event_id=event_id,
+        now=clock().now(),
+    )
+    db.session.commit()
+    return jsonify(
+        url=url_for("media.playback", attachment_id=att.id, client_event_id=event_id),
+        client_event_id=event_id,
+        level=level,
     )
 
 

@@ -30,6 +30,9 @@ def _row(anonymous: int, associate: int, others: int, token: int, readonly: int 
 ALL_200 = dict.fromkeys(CALLERS, 200)
 ASSOCIATE_POST = _row(400, 200, 403, 400)
 API = _row(401, 401, 401, 200)
+ADMIN_GET = _row(302, 403, 403, 302) | {"admin": 200}
+ADMIN_POST = _row(400, 403, 403, 400) | {"admin": 400}
+ADMIN_POST_404 = _row(400, 403, 403, 400) | {"admin": 404}
 
 # route rule -> (method, path template, {caller: expected status}); the order is the order of
 # the calls, and step-away is last because it starts a break for whoever may call it.
@@ -76,6 +79,50 @@ MATRIX: dict[str, tuple[str, str, dict[str, int]]] = {
         "GET",
         "/people/{owner}",
         _row(302, 403, 403, 302) | {"wellbeing": 200},
+    ),
+    "/me": ("GET", "/me", _row(302, 200, 403, 302)),
+    "/exposure": ("GET", "/exposure", _row(302, 403, 403, 302) | {"wellbeing": 200}),
+    "/exposure.csv": ("GET", "/exposure.csv", _row(302, 403, 403, 302) | {"wellbeing": 200}),
+    # Admin pages: admins only. An admin's POST with an empty form is a clear 400, and ids
+    # that do not exist are 404 (so nothing in the shared setup changes).
+    "/admin": ("GET", "/admin", ADMIN_GET),
+    "/admin/users": ("GET", "/admin/users", ADMIN_GET),
+    "/admin/users/create": ("POST", "/admin/users/create", ADMIN_POST),
+    "/admin/users/<int:user_id>": ("GET", "/admin/users/{owner}", ADMIN_GET),
+    "/admin/users/<int:user_id>/update": ("POST", "/admin/users/{owner}/update", ADMIN_POST),
+    "/admin/users/<int:user_id>/active": ("POST", "/admin/users/{owner}/active", ADMIN_POST),
+    "/admin/users/<int:user_id>/password": ("POST", "/admin/users/{owner}/password", ADMIN_POST),
+    "/admin/teams": ("GET", "/admin/teams", ADMIN_GET),
+    "/admin/teams/create": ("POST", "/admin/teams/create", ADMIN_POST),
+    "/admin/teams/<int:team_id>/leads": ("POST", "/admin/teams/0/leads", ADMIN_POST_404),
+    "/admin/tokens": ("GET", "/admin/tokens", ADMIN_GET),
+    "/admin/tokens/create": ("POST", "/admin/tokens/create", ADMIN_POST),
+    "/admin/tokens/<int:token_id>/revoke": ("POST", "/admin/tokens/0/revoke", ADMIN_POST_404),
+    "/admin/policy": ("GET", "/admin/policy", ADMIN_GET),
+    "/admin/policy/upload": ("POST", "/admin/policy/upload", ADMIN_POST),
+    "/admin/policy/<int:version_id>": ("GET", "/admin/policy/0", ADMIN_GET | {"admin": 404}),
+    "/admin/policy/<int:version_id>/simulate": (
+        "GET",
+        "/admin/policy/0/simulate",
+        ADMIN_GET | {"admin": 404},
+    ),
+    "/admin/policy/<int:version_id>/activate": (
+        "POST",
+        "/admin/policy/0/activate",
+        ADMIN_POST_404,
+    ),
+    "/admin/audit": ("GET", "/admin/audit", ADMIN_GET),
+    # The matrix's attachment is a photo: only videos play (400), and a photo's view event
+    # opens no playback (404). Video playback has its own tests.
+    "/view/<int:attachment_id>/play": (
+        "POST",
+        "/view/{att}/play",
+        _row(400, 400, 403, 400),
+    ),
+    "/media/<int:attachment_id>/play/<client_event_id>": (
+        "GET",
+        "/media/{att}/play/{event}",
+        _row(401, 404, 403, 401),
     ),
     "/step-away": ("POST", "/step-away", _row(400, 302, 403, 400)),
     "/logout": ("POST", "/logout", _row(400, 302, 302, 400)),
@@ -165,6 +212,8 @@ def test_every_route_for_every_caller(app, setup, caller):
             kwargs["headers"]["X-CSRFToken"] = auth.csrf()
         if rule.endswith("/reveal"):
             kwargs["data"] = {"level": "3", "client_event_id": "evt-matrix-02"}
+        if rule.endswith("/play"):
+            kwargs["data"] = {"client_event_id": "evt-matrix-03"}
         if rule.startswith("/team/breaks/"):
             kwargs["data"] = {"reason": "matrix test", "minutes": "5"}
         if rule.endswith("/flag"):
