@@ -32,7 +32,7 @@ from exposure.models import (
 )
 
 # The simulation's own copier, so a detached copy holds exactly what a simulation reads.
-from exposure.simulate import _copy as copy_for_simulation
+from exposure.simulate import copy_ledger as copy_for_simulation
 
 T = TypeVar("T")
 

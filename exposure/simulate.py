@@ -27,7 +27,8 @@ class Simulation:
     firings: list[tuple[datetime, str, str]] = field(default_factory=list)
 
 
-def _copy(source: Session, scratch: Session, start: datetime, end: datetime) -> int:
+def copy_ledger(source: Session, scratch: Session, start: datetime, end: datetime) -> int:
+    """Copy the people, teams and events a simulation reads into a scratch database."""
     for team in source.scalars(select(Team)):
         scratch.merge(Team(id=team.id, name=team.name, created_at=team.created_at))
     for user in source.scalars(select(User)):
@@ -84,7 +85,7 @@ def simulate(source: Session, policy: Policy, start: datetime, end: datetime) ->
     Base.metadata.create_all(engine)
     result = Simulation(start, end)
     with sessionmaker(engine)() as scratch:
-        result.events = _copy(source, scratch, start, end)
+        result.events = copy_ledger(source, scratch, start, end)
         people = scratch.scalars(select(ExposureEvent.user_id).distinct()).all()
         result.people = len(people)
         names = {u.id: u.display_name for u in scratch.scalars(select(User))}
