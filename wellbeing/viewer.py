@@ -42,13 +42,7 @@ def _attachment(attachment_id: int) -> Attachment:
 def home() -> Any:
     if "associate" in current_user.roles:
         return dashboards.render_my_day()  # My day, with the break timer and step-away
-    now = clock().now()
-    restriction = breaks.active_restriction(db.session, current_user.id, now)
-    return render_template(
-        "home.html",
-        restriction=restriction,
-        seconds_left=restriction.seconds_left(now) if restriction else None,
-    )
+    return render_template("home.html")
 
 
 @bp.get("/view/<int:attachment_id>")
