@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from exposure.models import Break, ExposureEvent
 from exposure.policy import Policy, Rule, Window
+from exposure.summaries import floored_seconds
 
 LOOKBACK = timedelta(days=7, hours=1)
 
@@ -167,12 +168,7 @@ def measure_in_database(
         return _continuous([e for e in recent if _matches(rule, e)], breaks_ended, policy, now)
     start, key = _window(rule.window, rule, recent, policy, now)
     floor = policy.min_event_seconds
-    duration = ExposureEvent.duration_seconds
-    longest = (
-        func.max(duration, floor)
-        if session.get_bind().dialect.name == "sqlite"
-        else func.greatest(duration, floor)
-    )
+    longest = floored_seconds(session, ExposureEvent.duration_seconds, floor)
     query = (
         select(
             ExposureEvent.category,

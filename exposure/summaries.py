@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -55,6 +56,37 @@ def _add(
         total.reveals += events
 
 
+def floored_seconds(session: Session, duration: Any, floor: float) -> Any:
+    """SQL for max(duration, floor), which SQLite and PostgreSQL spell differently."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.max(duration, floor)
+    return func.greatest(duration, floor)
+
+
+def _grouped(
+    session: Session,
+    policy: Policy,
+    table: Any,
+    events: Any,
+    seconds: Any,
+    when: Any,
+    start: datetime,
+    end: datetime,
+    user_ids: Iterable[int] | None,
+    categories: Iterable[str] | None,
+) -> dict[int, Totals]:
+    keys = (table.user_id, table.category, table.level, table.modality)
+    query = select(*keys, events, seconds).where(when >= start, when < end).group_by(*keys)
+    if user_ids is not None:
+        query = query.where(table.user_id.in_(list(user_ids)))
+    if categories is not None:
+        query = query.where(table.category.in_(list(categories)))
+    result: dict[int, Totals] = defaultdict(Totals)
+    for user_id, category, level, modality, count, total in session.execute(query):
+        _add(result[user_id], policy, category, level, modality, int(count), float(total))
+    return dict(result)
+
+
 def totals(
     session: Session,
     policy: Policy,
@@ -65,31 +97,19 @@ def totals(
     categories: Iterable[str] | None = None,
 ) -> dict[int, Totals]:
     """Per person, from the rollups, for hours starting in [start, end)."""
-    query = (
-        select(
-            ExposureRollup.user_id,
-            ExposureRollup.category,
-            ExposureRollup.level,
-            ExposureRollup.modality,
-            func.sum(ExposureRollup.events),
-            func.sum(ExposureRollup.floored_seconds),
-        )
-        .where(ExposureRollup.hour_start >= start, ExposureRollup.hour_start < end)
-        .group_by(
-            ExposureRollup.user_id,
-            ExposureRollup.category,
-            ExposureRollup.level,
-            ExposureRollup.modality,
-        )
+    r = ExposureRollup
+    return _grouped(
+        session,
+        policy,
+        r,
+        func.sum(r.events),
+        func.sum(r.floored_seconds),
+        r.hour_start,
+        start,
+        end,
+        user_ids,
+        categories,
     )
-    if user_ids is not None:
-        query = query.where(ExposureRollup.user_id.in_(list(user_ids)))
-    if categories is not None:
-        query = query.where(ExposureRollup.category.in_(list(categories)))
-    result: dict[int, Totals] = defaultdict(Totals)
-    for user_id, category, level, modality, events, seconds in session.execute(query):
-        _add(result[user_id], policy, category, level, modality, int(events), float(seconds))
-    return dict(result)
 
 
 def totals_from_ledger(
@@ -102,36 +122,11 @@ def totals_from_ledger(
     categories: Iterable[str] | None = None,
 ) -> dict[int, Totals]:
     """The same answer as `totals`, computed by scanning the raw ledger."""
-    floor = policy.min_event_seconds
-    query = (
-        select(
-            ExposureEvent.user_id,
-            ExposureEvent.category,
-            ExposureEvent.level,
-            ExposureEvent.modality,
-            func.count(),
-            func.sum(
-                func.max(ExposureEvent.duration_seconds, floor)
-                if session.get_bind().dialect.name == "sqlite"
-                else func.greatest(ExposureEvent.duration_seconds, floor)
-            ),
-        )
-        .where(ExposureEvent.started_at >= start, ExposureEvent.started_at < end)
-        .group_by(
-            ExposureEvent.user_id,
-            ExposureEvent.category,
-            ExposureEvent.level,
-            ExposureEvent.modality,
-        )
+    e = ExposureEvent
+    seconds = func.sum(floored_seconds(session, e.duration_seconds, policy.min_event_seconds))
+    return _grouped(
+        session, policy, e, func.count(), seconds, e.started_at, start, end, user_ids, categories
     )
-    if user_ids is not None:
-        query = query.where(ExposureEvent.user_id.in_(list(user_ids)))
-    if categories is not None:
-        query = query.where(ExposureEvent.category.in_(list(categories)))
-    result: dict[int, Totals] = defaultdict(Totals)
-    for user_id, category, level, modality, events, seconds in session.execute(query):
-        _add(result[user_id], policy, category, level, modality, int(events), float(seconds))
-    return dict(result)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
