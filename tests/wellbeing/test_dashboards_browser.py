@@ -195,7 +195,7 @@ def test_exposure_selectors_change_the_week_and_team_and_the_csv_downloads(
     rec.at(at(w2 + timedelta(days=3), 10))
 
     sign_in(page, "wanda")
-    page.get_by_role("link", name="Exposure").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Exposure").click()
     page.wait_for_url(re.compile(r"/exposure$"))
     values = weekly(rec, w2, list(people.values()))
     ana = values[people["Ana"]]
