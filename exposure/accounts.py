@@ -105,12 +105,6 @@ def make_lead(session: Session, team: Team, user: User) -> None:
         session.flush()
 
 
-def is_lead_of(session: Session, lead_id: int, member: User) -> bool:
-    if member.team_id is None:
-        return False
-    return session.get(TeamLead, (member.team_id, lead_id)) is not None
-
-
 @dataclass(frozen=True)
 class Identity:
     """Who a session belongs to: what every request needs, read in one query."""
@@ -145,13 +139,6 @@ def identity_by_session_token(session: Session, token: str) -> Identity | None:
         return None
     uid, username, display_name, team_id, session_token, roles = row
     return Identity(uid, username, display_name, team_id, session_token, frozenset(roles.split()))
-
-
-def user_by_session_token(session: Session, token: str) -> User | None:
-    user = session.scalar(select(User).where(User.session_token == token))
-    if user is None or not user.active:
-        return None
-    return user
 
 
 def revoke_sessions(user: User) -> None:

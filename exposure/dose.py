@@ -13,8 +13,6 @@ from exposure.models import Break, ExposureEvent
 from exposure.policy import Policy, Rule, Window
 from exposure.summaries import floored_seconds
 
-LOOKBACK = timedelta(days=7, hours=1)
-
 
 @dataclass(frozen=True)
 class Measurement:

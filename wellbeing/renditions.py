@@ -74,10 +74,6 @@ def engine() -> Engine:
     return found
 
 
-def limits() -> blur.Limits:
-    return engine().limits
-
-
 def render_for(
     attachment: Attachment,
     level: int,
