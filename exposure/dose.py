@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from exposure.models import Break, ExposureEvent
 from exposure.policy import Policy, Rule, Window
-from exposure.summaries import floored_seconds
+from exposure.rollups import floored_seconds
 
 
 @dataclass(frozen=True)

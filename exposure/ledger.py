@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from exposure import rollups
+from exposure import daily, rollups
 from exposure.attachments import is_sensitive, max_level
 from exposure.categories import CATEGORIES, CategoryRule, primary_category
 from exposure.models import Attachment, ExposureEvent, RevealGrant
@@ -60,9 +60,10 @@ def record_view(
     client_event_id: str,
     now: datetime,
     table: Mapping[str, CategoryRule] = CATEGORIES,
-    floor_seconds: float = rollups.DEFAULT_FLOOR_SECONDS,
+    basis: daily.Basis | None = None,
 ) -> tuple[ExposureEvent, bool]:
-    """Record that a person saw an item at a level; a retry returns the first event."""
+    """Record that a person saw an item at a level; a retry returns the first event.
+    The hourly rollups are kept with `basis`'s floor, and its daily rows too when given."""
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}")
     top = max_level(attachment, table)
@@ -90,7 +91,12 @@ def record_view(
                 )
                 session.add(found)
                 session.flush()
-                rollups.add_event(session, found, floor_seconds)
+                floor = _floor(basis)
+                rollups.add_event(session, found, floor)
+                if basis is not None:
+                    daily.bump(
+                        session, basis, found, events=1, floored_before=0.0, floored_after=floor
+                    )
             return found, True
         except IntegrityError:
             found = _existing(session, user_id, client_event_id)
@@ -106,6 +112,10 @@ def record_view(
     return found, False
 
 
+def _floor(basis: daily.Basis | None) -> float:
+    return basis.floor_seconds if basis is not None else rollups.DEFAULT_FLOOR_SECONDS
+
+
 def find_event(session: Session, user_id: int, client_event_id: str) -> ExposureEvent | None:
     """One of this person's own exposure events (never anybody else's)."""
     return _existing(session, user_id, client_event_id)
@@ -119,7 +129,7 @@ def heartbeat(
     *,
     grace_seconds: float,
     cap_seconds: float,
-    floor_seconds: float = rollups.DEFAULT_FLOOR_SECONDS,
+    basis: daily.Basis | None = None,
 ) -> ExposureEvent | None:
     """Extend a view's duration while the viewer says it is on screen.
 
@@ -139,7 +149,17 @@ def heartbeat(
     if gap <= grace_seconds:
         before = event.duration_seconds
         event.duration_seconds = min(cap_seconds, before + gap)
-        rollups.add_duration(session, event, before, event.duration_seconds, floor_seconds)
+        floor = _floor(basis)
+        rollups.add_duration(session, event, before, event.duration_seconds, floor)
+        if basis is not None and event.duration_seconds > floor:
+            daily.bump(
+                session,
+                basis,
+                event,
+                events=0,
+                floored_before=max(before, floor),
+                floored_after=event.duration_seconds,
+            )
     event.last_seen_at = now
     session.flush()
     return event
@@ -169,7 +189,7 @@ def reveal(
     ttl_seconds: int,
     modality: str = "image",
     table: Mapping[str, CategoryRule] = CATEGORIES,
-    floor_seconds: float = rollups.DEFAULT_FLOOR_SECONDS,
+    basis: daily.Basis | None = None,
 ) -> Grant:
     """Log a deliberate reveal and issue a single-use URL token for its rendition.
 
@@ -186,7 +206,7 @@ def reveal(
         client_event_id=client_event_id,
         now=now,
         table=table,
-        floor_seconds=floor_seconds,
+        basis=basis,
     )
     token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=ttl_seconds)

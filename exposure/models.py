@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -181,6 +182,56 @@ class ExposureRollup(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     # Seconds with each event counted at least the policy's min_event_seconds at write time.
     floored_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ExposureDay(Base):
+    """Per person and local day (in the policy's time zone): totals with the policy's
+    weights applied. What the wellbeing and lead pages read for whole days. Valid only
+    while `SummaryBasis` names the policy in force (see exposure/daily.py)."""
+
+    __tablename__ = "exposure_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    reveals: Mapped[int] = mapped_column(Integer, default=0)
+    dose: Mapped[float] = mapped_column(Float, default=0.0)
+    graphic_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ExposureDayCategory(Base):
+    """The same as `ExposureDay`, split by category."""
+
+    __tablename__ = "exposure_day_category"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    reveals: Mapped[int] = mapped_column(Integer, default=0)
+    dose: Mapped[float] = mapped_column(Float, default=0.0)
+    graphic_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class SummaryBasis(Base):
+    """One row: the policy terms (time zone, floor, weights) that the hourly rollups and the
+    daily tables were built with, and how far a rebuild for new terms has got."""
+
+    __tablename__ = "summary_basis"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    floor_seconds: Mapped[float] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(String(64))
+    # False while older days are still being rebuilt (from `rebuilt_before` back).
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    rebuild_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    rebuilt_before: Mapped[date | None] = mapped_column(Date)
+    built_at: Mapped[datetime]
+    # Terms seen in force but not yet built: built once they have been in force a while,
+    # so that no worker still writes with the old ones.
+    pending_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    pending_since: Mapped[datetime | None]
 
 
 class RevealGrant(Base):

@@ -4,8 +4,9 @@ dashboards read a few thousand rows instead of scanning millions of events."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,13 @@ DEFAULT_FLOOR_SECONDS = 10.0
 
 def hour_of(instant: datetime) -> datetime:
     return instant.replace(minute=0, second=0, microsecond=0)
+
+
+def floored_seconds(session: Session, duration: Any, floor: float) -> Any:
+    """SQL for max(duration, floor), which SQLite and PostgreSQL spell differently."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.max(duration, floor)
+    return func.greatest(duration, floor)
 
 
 def _floored(seconds: float, floor: float) -> float:

@@ -1,20 +1,23 @@
 """Exposure summaries for dashboards: totals per person over a window, and distributions
-(median, p90, how many are over a cap) across people. Read from the hourly rollups; the
-same answers computed from the raw ledger are kept here too, for checks and benchmarks."""
+(median, p90, how many are over a cap) across people. Read from the daily tables and the
+hourly rollups (exposure/daily.py says when each is valid); the same answers computed
+from the raw ledger are kept here too, for checks and benchmarks."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from exposure.models import ExposureEvent, ExposureRollup, User
+from exposure import daily
+from exposure.models import ExposureDay, ExposureDayCategory, ExposureEvent, ExposureRollup, User
 from exposure.policy import Policy
+from exposure.rollups import floored_seconds
 
 
 @dataclass
@@ -56,13 +59,6 @@ def _add(
         total.reveals += events
 
 
-def floored_seconds(session: Session, duration: Any, floor: float) -> Any:
-    """SQL for max(duration, floor), which SQLite and PostgreSQL spell differently."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.max(duration, floor)
-    return func.greatest(duration, floor)
-
-
 def _grouped(
     session: Session,
     policy: Policy,
@@ -74,29 +70,30 @@ def _grouped(
     end: datetime,
     user_ids: Iterable[int] | None,
     categories: Iterable[str] | None,
-) -> dict[int, Totals]:
+) -> dict[tuple[int, str], Totals]:
+    """Per person and category, weighting each (category, level, modality) group."""
     keys = (table.user_id, table.category, table.level, table.modality)
     query = select(*keys, events, seconds).where(when >= start, when < end).group_by(*keys)
     if user_ids is not None:
         query = query.where(table.user_id.in_(list(user_ids)))
     if categories is not None:
         query = query.where(table.category.in_(list(categories)))
-    result: dict[int, Totals] = defaultdict(Totals)
+    result: dict[tuple[int, str], Totals] = defaultdict(Totals)
     for user_id, category, level, modality, count, total in session.execute(query):
-        _add(result[user_id], policy, category, level, modality, int(count), float(total))
+        _add(result[user_id, category], policy, category, level, modality, int(count), float(total))
     return dict(result)
 
 
-def totals(
+def _from_hours(
     session: Session,
     policy: Policy,
     start: datetime,
     end: datetime,
-    *,
-    user_ids: Iterable[int] | None = None,
-    categories: Iterable[str] | None = None,
-) -> dict[int, Totals]:
-    """Per person, from the rollups, for hours starting in [start, end)."""
+    user_ids: Iterable[int] | None,
+    categories: Iterable[str] | None,
+) -> dict[tuple[int, str], Totals]:
+    if start >= end:
+        return {}
     r = ExposureRollup
     return _grouped(
         session,
@@ -112,6 +109,158 @@ def totals(
     )
 
 
+def _from_ledger(
+    session: Session,
+    policy: Policy,
+    start: datetime,
+    end: datetime,
+    user_ids: Iterable[int] | None,
+    categories: Iterable[str] | None,
+) -> dict[tuple[int, str], Totals]:
+    e = ExposureEvent
+    seconds = func.sum(floored_seconds(session, e.duration_seconds, policy.min_event_seconds))
+    return _grouped(
+        session, policy, e, func.count(), seconds, e.started_at, start, end, user_ids, categories
+    )
+
+
+def _from_days(
+    session: Session,
+    first: date,
+    last: date,
+    user_ids: Iterable[int] | None,
+    categories: Iterable[str] | None,
+) -> dict[tuple[int, str], Totals]:
+    c = ExposureDayCategory
+    query = (
+        select(
+            c.user_id,
+            c.category,
+            func.sum(c.dose),
+            func.sum(c.graphic_minutes),
+            func.sum(c.reveals),
+            func.sum(c.events),
+        )
+        .where(c.day >= first, c.day < last)
+        .group_by(c.user_id, c.category)
+    )
+    if user_ids is not None:
+        query = query.where(c.user_id.in_(list(user_ids)))
+    if categories is not None:
+        query = query.where(c.category.in_(list(categories)))
+    return {
+        (user_id, category): Totals(float(dose), float(graphic), int(reveals), int(events))
+        for user_id, category, dose, graphic, reveals, events in session.execute(query)
+    }
+
+
+def _merge(into: dict[Any, Totals], more: dict[Any, Totals]) -> dict[Any, Totals]:
+    for key, part in more.items():
+        total = into.setdefault(key, Totals())
+        total.dose += part.dose
+        total.graphic_minutes += part.graphic_minutes
+        total.reveals += part.reveals
+        total.events += part.events
+    return into
+
+
+def _per_category(
+    session: Session,
+    policy: Policy,
+    start: datetime,
+    end: datetime,
+    user_ids: Iterable[int] | None,
+    categories: Iterable[str] | None,
+) -> dict[tuple[int, str], Totals]:
+    """Per person and category over [start, end), from the best source that is valid."""
+    ids = list(user_ids) if user_ids is not None else None
+    cats = list(categories) if categories is not None else None
+    source = daily.source_for(session, policy)
+    if source is daily.Source.LEDGER:
+        return _from_ledger(session, policy, start, end, ids, cats)
+    basis = daily.Basis.of(policy)
+    days = daily.whole_days(basis, start, end) if source is daily.Source.DAYS else None
+    if days is None:
+        return _from_hours(session, policy, start, end, ids, cats)
+    found = _from_days(session, *days, ids, cats)
+    _merge(found, _from_hours(session, policy, start, basis.start_of(days[0]), ids, cats))
+    return _merge(found, _from_hours(session, policy, basis.start_of(days[1]), end, ids, cats))
+
+
+def _per_person(parts: dict[tuple[int, str], Totals]) -> dict[int, Totals]:
+    result: dict[int, Totals] = {}
+    for (user_id, _category), part in parts.items():
+        _merge(result, {user_id: part})
+    return result
+
+
+def totals(
+    session: Session,
+    policy: Policy,
+    start: datetime,
+    end: datetime,
+    *,
+    user_ids: Iterable[int] | None = None,
+    categories: Iterable[str] | None = None,
+) -> dict[int, Totals]:
+    """Per person over [start, end): whole local days from the daily tables, other hours
+    from the hourly rollups (each only while built for this policy's terms)."""
+    return _per_person(_per_category(session, policy, start, end, user_ids, categories))
+
+
+def totals_by_category(
+    session: Session,
+    policy: Policy,
+    start: datetime,
+    end: datetime,
+    *,
+    user_ids: Iterable[int] | None = None,
+) -> dict[str, dict[int, Totals]]:
+    """Per category, per person, in one pass."""
+    result: dict[str, dict[int, Totals]] = defaultdict(dict)
+    for (user_id, category), part in _per_category(
+        session, policy, start, end, user_ids, None
+    ).items():
+        result[category][user_id] = part
+    return dict(result)
+
+
+def totals_by_day(
+    session: Session,
+    policy: Policy,
+    first: date,
+    last: date,
+    *,
+    user_ids: Iterable[int] | None = None,
+) -> dict[date, dict[int, Totals]]:
+    """Per local day in [first, last), per person."""
+    ids = list(user_ids) if user_ids is not None else None
+    basis = daily.Basis.of(policy)
+    if daily.source_for(session, policy) is not daily.Source.DAYS:
+        return {
+            first + timedelta(days=n): totals(
+                session,
+                policy,
+                basis.start_of(first + timedelta(days=n)),
+                basis.start_of(first + timedelta(days=n + 1)),
+                user_ids=ids,
+            )
+            for n in range((last - first).days)
+        }
+    d = ExposureDay
+    query = select(d.day, d.user_id, d.dose, d.graphic_minutes, d.reveals, d.events).where(
+        d.day >= first, d.day < last
+    )
+    if ids is not None:
+        query = query.where(d.user_id.in_(ids))
+    result: dict[date, dict[int, Totals]] = {
+        first + timedelta(days=n): {} for n in range((last - first).days)
+    }
+    for day, user_id, dose, graphic, reveals, events in session.execute(query):
+        result[day][user_id] = Totals(float(dose), float(graphic), int(reveals), int(events))
+    return result
+
+
 def totals_from_ledger(
     session: Session,
     policy: Policy,
@@ -122,11 +271,7 @@ def totals_from_ledger(
     categories: Iterable[str] | None = None,
 ) -> dict[int, Totals]:
     """The same answer as `totals`, computed by scanning the raw ledger."""
-    e = ExposureEvent
-    seconds = func.sum(floored_seconds(session, e.duration_seconds, policy.min_event_seconds))
-    return _grouped(
-        session, policy, e, func.count(), seconds, e.started_at, start, end, user_ids, categories
-    )
+    return _per_person(_from_ledger(session, policy, start, end, user_ids, categories))
 
 
 def percentile(values: Sequence[float], q: float) -> float:

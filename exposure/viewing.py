@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from exposure import ledger
+from exposure import daily, ledger
 from exposure.alerts import Routes
 from exposure.evaluate import Firing, evaluate
 from exposure.models import Attachment, ExposureEvent
@@ -53,7 +53,7 @@ def record_view(
         client_event_id=client_event_id,
         now=now,
         table=policy.categories,
-        floor_seconds=policy.min_event_seconds,
+        basis=daily.Basis.of(policy),
     )
     firings = evaluate(session, policy, user_id, now, routes=routes, rules=_event_rules(policy))
     return Viewed(event, firings if created else [])
@@ -91,7 +91,7 @@ def reveal(
         ttl_seconds=ttl_seconds,
         modality="audio" if audio else _modality(attachment),
         table=policy.categories,
-        floor_seconds=policy.min_event_seconds,
+        basis=daily.Basis.of(policy),
     )
     firings = evaluate(session, policy, user_id, now, routes=routes, rules=_event_rules(policy))
     return Revealed(grant, firings)

@@ -399,20 +399,16 @@ def _category_totals(
     people: Sequence[_Person],
     scoped: bool,
 ) -> dict[str, dict[int, Totals]]:
-    """Each person's weekly totals per category, for the categories seen that week."""
-    present = set(
-        session.scalars(
-            select(ExposureRollup.category)
-            .where(ExposureRollup.hour_start >= week.start, ExposureRollup.hour_start < week.end)
-            .distinct()
-        )
+    """Each person's weekly totals per category, for the policy's categories seen that
+    week, heaviest first; one query."""
+    found = summaries.totals_by_category(
+        session, policy, week.start, week.end, user_ids=[p.id for p in people] if scoped else None
     )
     heaviest_first = sorted(
-        present & set(policy.categories), key=lambda c: (-policy.categories[c].weight, c)
+        set(found) & set(policy.categories), key=lambda c: (-policy.categories[c].weight, c)
     )
     return {
-        name: _totals(session, policy, week.start, week.end, people, scoped, [name])
-        for name in heaviest_first
+        name: {p.id: found[name].get(p.id, Totals()) for p in people} for name in heaviest_first
     }
 
 
@@ -435,11 +431,11 @@ def _busiest_days(
     busiest = dict.fromkeys(ids, 0.0)
     if not ids:
         return busiest
-    for offset in range(7):
-        day = week.monday + timedelta(days=offset)
-        start = _start_of(day, policy.timezone)
-        end = _start_of(day + timedelta(days=1), policy.timezone)
-        for i, total in summaries.totals(session, policy, start, end, user_ids=ids).items():
+    per_day = summaries.totals_by_day(
+        session, policy, week.monday, week.monday + timedelta(days=7), user_ids=ids
+    )
+    for found in per_day.values():
+        for i, total in found.items():
             busiest[i] = max(busiest[i], total.graphic_minutes)
     return busiest
 

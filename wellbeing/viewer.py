@@ -18,7 +18,7 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from exposure import attachments, audit, breaks, ledger, viewing
+from exposure import attachments, audit, breaks, daily, ledger, viewing
 from exposure.categories import LEVEL_NAMES
 from exposure.models import Attachment
 from wellbeing import dashboards, inputs
@@ -171,7 +171,7 @@ def heartbeat(client_event_id: str) -> Any:
         clock().now(),
         grace_seconds=cfg["HEARTBEAT_GRACE_SECONDS"],
         cap_seconds=cfg["SAFE_VIEW_MAX_SECONDS"],
-        floor_seconds=policy().min_event_seconds,
+        basis=daily.Basis.of(policy()),
     )
     if event is None:
         abort(404, description="No such view of yours.")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from exposure import accounts, attachments, ledger, rollups, summaries
+from exposure import accounts, attachments, daily, ledger, rollups, summaries
 from exposure.attachments import MediaFacts, Registration
 from exposure.models import Attachment, ExposureEvent, ExposureRollup
 from exposure.policy import default_policy
@@ -116,7 +116,7 @@ def _run(session: Session, steps: list[tuple[str, int, int, int, int]]) -> None:
                 modality="image",
                 client_event_id=eid,
                 now=now,
-                floor_seconds=POLICY.min_event_seconds,
+                basis=daily.Basis.of(POLICY),
             )
         elif kind == "beat" and ids:
             p, eid, _, _ = ids[-1 - n % len(ids)]
@@ -127,7 +127,7 @@ def _run(session: Session, steps: list[tuple[str, int, int, int, int]]) -> None:
                 now,
                 grace_seconds=900,
                 cap_seconds=3600,
-                floor_seconds=POLICY.min_event_seconds,
+                basis=daily.Basis.of(POLICY),
             )
         else:
             eid = f"evt-{n:06d}"
@@ -140,7 +140,7 @@ def _run(session: Session, steps: list[tuple[str, int, int, int, int]]) -> None:
                 modality="image",
                 client_event_id=eid,
                 now=now,
-                floor_seconds=POLICY.min_event_seconds,
+                basis=daily.Basis.of(POLICY),
             )
             ids.append((person, eid, item, level))
     session.flush()
