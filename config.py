@@ -96,9 +96,16 @@ SETTINGS: dict[str, Setting] = {
     "DELIVERY_MAX_ATTEMPTS": Setting(8, "Attempts per alert delivery before it is marked failed."),
     "BASE_URL": Setting("", "External URL of the service, for links in emails and webhooks."),
     "SENDFILE_HEADER": Setting(
-        "", "Serve cached renditions via `X-Accel-Redirect` or `X-Sendfile` (behind nginx/Apache)."
+        "",
+        "Let the front-end server send cached renditions: `X-Accel-Redirect` (nginx) or "
+        "`X-Sendfile` (Apache, lighttpd); empty: the app sends them. Any other value stops "
+        "the app at start.",
     ),
-    "SENDFILE_PREFIX": Setting("/_renditions/", "Internal location prefix for X-Accel-Redirect."),
+    "SENDFILE_PREFIX": Setting(
+        "/_renditions/",
+        "Internal nginx location of the rendition cache, for `X-Accel-Redirect` (starts and "
+        "ends with `/`).",
+    ),
 }
 
 

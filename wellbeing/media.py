@@ -13,7 +13,7 @@ from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 from wellbeing.guard import refuse_if_restricted
 from wellbeing.policies import policy
-from wellbeing.renditions import media_response, playback_path, render_for, video_response
+from wellbeing.renditions import playback_path, still_response, video_response
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -36,7 +36,7 @@ def safe(attachment_id: int) -> Any:
         abort(404, description="No such attachment.")
     if restricted:
         refuse_if_restricted(att)
-    return media_response(render_for(att, attachments.default_level(att, policy().categories)))
+    return still_response(att, attachments.default_level(att, policy().categories))
 
 
 @bp.get("/<int:attachment_id>/play/<client_event_id>")
@@ -79,4 +79,4 @@ def once(token: str) -> Any:
         if path is None:
             abort(422, description="This video cannot be played; nothing of it was sent.")
         return video_response(path)
-    return media_response(render_for(att, grant.level, ledger.parse_region(grant.region)))
+    return still_response(att, grant.level, ledger.parse_region(grant.region))

@@ -1,9 +1,18 @@
 """Renditions for the web: engine limits from config, the disk cache, bounded concurrency,
-fail-closed rendering and the headers every media response carries."""
+fail-closed rendering and the headers every media response carries.
+
+With ``SENDFILE_HEADER`` set, a verified cache file is answered with an empty body and
+``X-Accel-Redirect`` (nginx) or ``X-Sendfile`` (Apache, lighttpd): the front-end server
+sends the bytes. Every check (session, role, break, grant, ledger) has run by then; only
+files inside the rendition cache are ever named, and anything not in the cache (a
+placeholder after a failed render) is sent as bytes.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +27,10 @@ from exposure.models import Attachment
 from wellbeing.db import db, security_event
 
 log = logging.getLogger("wellbeing.media")
+
+SENDFILE_HEADERS = ("X-Accel-Redirect", "X-Sendfile")
+_STILL_MIME = {".jpg": "image/jpeg", ".png": "image/png"}
+_CACHE_FILE = re.compile(r"[0-9a-f]{2}/[0-9a-f]{64}\.(?:jpg|png|mp4)")
 
 MEDIA_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -41,11 +54,15 @@ class Engine:
     playback_height: int
     storyboard_frames: int
     slots: threading.BoundedSemaphore
+    sendfile_header: str  # "" (we send the bytes) or one of SENDFILE_HEADERS
+    sendfile_prefix: str
+    cache_root: str  # absolute path of the cache directory, for X-Sendfile
 
 
 def init_app(app: Flask) -> None:
     cfg = app.config
     cache_dir = Path(cfg["CACHE_DIR"] or Path(cfg["DATA_DIR"]) / "renditions")
+    header, prefix = _sendfile_settings(cfg["SENDFILE_HEADER"], cfg["SENDFILE_PREFIX"])
     app.extensions["wellbeing.renditions"] = Engine(
         limits=blur.Limits(
             max_bytes=cfg["MAX_UPLOAD_BYTES"],
@@ -66,7 +83,32 @@ def init_app(app: Flask) -> None:
         playback_height=cfg["VIDEO_PLAYBACK_HEIGHT"],
         storyboard_frames=cfg["VIDEO_STORYBOARD_FRAMES"],
         slots=threading.BoundedSemaphore(cfg["RENDER_SLOTS"]),
+        sendfile_header=header,
+        sendfile_prefix=prefix,
+        cache_root=os.path.abspath(cache_dir),
     )
+
+
+def _sendfile_settings(header: str | None, prefix: str | None) -> tuple[str, str]:
+    """Check SENDFILE_HEADER and SENDFILE_PREFIX; a typo must stop the app, not half-work."""
+    header = (header or "").strip()
+    prefix = (prefix or "").strip()
+    if header and header not in SENDFILE_HEADERS:
+        raise RuntimeError(
+            f"WELLBEING_SENDFILE_HEADER must be empty, X-Accel-Redirect or X-Sendfile; "
+            f"got {header!r}"
+        )
+    if header == "X-Accel-Redirect" and not (
+        prefix.startswith("/")
+        and prefix.endswith("/")
+        and "\\" not in prefix
+        and ".." not in prefix
+    ):
+        raise RuntimeError(
+            "WELLBEING_SENDFILE_PREFIX must be an absolute URI path ending in '/' (the internal "
+            f"nginx location of the rendition cache, e.g. /_renditions/); got {prefix!r}"
+        )
+    return header, prefix
 
 
 def engine() -> Engine:
@@ -102,6 +144,45 @@ def render_for(
             # Fail closed: whatever went wrong, nothing of the original leaves the server.
             log.exception("rendering attachment %s failed", attachment.id)
     return blur.placeholder(label="unavailable")
+
+
+def still_response(
+    attachment: Attachment,
+    level: int,
+    region: tuple[float, float, float, float] | None = None,
+) -> Response:
+    """The answer carrying ``render_for``'s rendition: through the front-end server when
+    SENDFILE_HEADER is set and the rendition is a verified cache file, else its bytes."""
+    eng = engine()
+    if not eng.sendfile_header:
+        return media_response(render_for(attachment, level, region))
+    key = _still_key(attachment, level, region)
+    path = None if key is None else eng.cache.path_for(key)
+    if path is None:
+        rendition = render_for(attachment, level, region)
+        path = None if key is None else eng.cache.path_for(key)
+        if path is None:  # a placeholder, or a cache that could not be written
+            return media_response(rendition)
+    return sendfile_response(path, _STILL_MIME[path.suffix])
+
+
+def _still_key(
+    attachment: Attachment, level: int, region: tuple[float, float, float, float] | None
+) -> str | None:
+    """The cache key ``render_for`` stores this rendition under (None: never cached)."""
+    eng = engine()
+    if attachment.media_kind != "video":
+        spec = blur.Spec(level=level, region=region, max_size=eng.max_size)
+        return blur.cache_key(attachment.sha256, spec)
+    if level == 0:
+        return None
+    return blur.video_cache_key(
+        attachment.sha256,
+        "storyboard",
+        frames=eng.storyboard_frames,
+        level=level,
+        max_size=eng.max_size,
+    )
 
 
 def playback_path(attachment: Attachment, level: int, *, audio: bool = False) -> Path | None:
@@ -154,6 +235,26 @@ def media_response(rendition: blur.Rendition) -> Response:
 
 def video_response(path: Path) -> Response:
     """A cached MP4 with range support (206 for seeking), under our own headers."""
+    if engine().sendfile_header:
+        return sendfile_response(path, "video/mp4")  # the front-end server does ranges
     response = send_file(path, mimetype="video/mp4", conditional=True, etag=False, max_age=0)
     response.headers.update(MEDIA_HEADERS)
+    return response
+
+
+def sendfile_response(path: Path, mime: str) -> Response:
+    """An empty answer telling the front-end server to send a file of the rendition cache."""
+    eng = engine()
+    # Cache paths are built from hex keys, so this holds; it is checked because a header
+    # naming any other file would have the front-end server send it unconditionally.
+    relative = path.relative_to(eng.cache.root).as_posix()  # ValueError (500) if outside
+    if not _CACHE_FILE.fullmatch(relative):
+        raise ValueError(f"not a rendition cache file: {relative!r}")
+    if eng.sendfile_header == "X-Accel-Redirect":
+        target = eng.sendfile_prefix + relative
+    else:
+        target = f"{eng.cache_root}/{relative}"
+    response = Response(b"", mimetype=mime)
+    response.headers.update(MEDIA_HEADERS)
+    response.headers[eng.sendfile_header] = target
     return response
