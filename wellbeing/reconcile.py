@@ -7,14 +7,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from exposure import evaluate, reconciler
+from exposure import daily, evaluate, reconciler
 from exposure.models import SchedulerHeartbeat
+from exposure.policy import Policy
 from wellbeing.db import clock, db
 from wellbeing.policies import policy, routes
 
@@ -32,6 +34,7 @@ class Report:
     reminders: int = 0
     overdue: int = 0
     delivered: int = 0
+    summaries: str = daily.Step.CURRENT.value
 
 
 def holder() -> str:
@@ -68,11 +71,31 @@ def run_once(app: Flask) -> Report:
         report.overdue = reconciler.overdue_checkins(session, pol, now, to)
         session.commit()
         report.delivered = _deliver(app, session)
+        report.summaries = _maintain_summaries(session, pol).value
         beat(session)
         session.commit()
     if report.fired or report.overdue:
         log.info("reconciled: %s", report)
     return report
+
+
+SUMMARY_BUDGET_SECONDS = 20.0
+
+
+def _maintain_summaries(session: Session, pol: Policy) -> daily.Step:
+    """Keep the daily summaries built for the policy in force: a rebuild goes on in short
+    transactions, for up to SUMMARY_BUDGET_SECONDS per run, and resumes on the next."""
+    deadline = time.monotonic() + SUMMARY_BUDGET_SECONDS
+    while True:
+        step = daily.maintain(session, pol, clock().now())
+        session.commit()
+        if step not in (daily.Step.STARTED, daily.Step.PROGRESS):
+            break
+        if time.monotonic() > deadline:
+            break
+    if step is not daily.Step.CURRENT:
+        log.info("summaries for policy %s: %s", pol.version, step.value)
+    return step
 
 
 def _deliver(app: Flask, session: Session) -> int:

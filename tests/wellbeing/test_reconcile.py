@@ -93,3 +93,34 @@ def test_ended_breaks_are_completed(app, world, clock):
     clock.advance(minutes=6)
     assert run_once(app).breaks_completed == 1
     assert _count(app, Break, Break.status == "completed") == 1
+
+
+def test_reconciler_builds_daily_summaries_once_the_policy_has_settled(app, world, clock):
+    """The wellbeing page's daily tables are built by the scheduler, after the policy in
+    force has been seen for a while; until then pages read the hourly rollups."""
+    from datetime import timedelta
+
+    from exposure import daily, summaries
+    from wellbeing.db import db
+    from wellbeing.policies import policy
+
+    uid = world.user("ana", "associate")
+    att = world.attachment(severity=3)
+    _work_continuously(app, clock, uid, att, minutes=20)
+    clock.advance(seconds=3600)
+    assert run_once(app).summaries == "pending"
+    with app.app_context():
+        assert daily.source_for(db.session, policy()) is daily.Source.HOURS
+    clock.advance(seconds=daily.SETTLE.total_seconds() + 1)
+    assert run_once(app).summaries == "complete"
+    assert run_once(app).summaries == "current"
+    with app.app_context():
+        pol = policy()
+        assert daily.source_for(db.session, pol) is daily.Source.DAYS
+        basis = daily.Basis.of(pol)
+        today = basis.day_of(clock.now())
+        start, end = basis.start_of(today - timedelta(days=1)), basis.start_of(today + timedelta(1))
+        found = summaries.totals(db.session, pol, start, end)[uid]
+        raw = summaries.totals_from_ledger(db.session, pol, start, end)[uid]
+        assert found.events == raw.events == 4
+        assert abs(found.dose - raw.dose) < 1e-9 and found.dose > 0
