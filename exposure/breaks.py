@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy.orm import Session, load_only
 
-from exposure.models import Attachment, Break
+from exposure.accounts import Identity
+from exposure.models import Attachment, Break, User, UserRole
 
 BREAK_KINDS = ("enforced", "step_away", "rotation")
 
@@ -27,29 +28,68 @@ class Restriction:
         return max(0, int((self.ends_at - now).total_seconds() + 0.999))
 
 
-# Built once: constructing the statement per request cost about as much as running it.
-_ATTACHMENT_AND_BREAK = select(
-    Attachment,
-    exists().where(
-        Break.user_id == bindparam("user_id"),
-        Break.status == "active",
-        Break.starts_at <= bindparam("now", type_=Break.starts_at.type),
-        or_(Break.ends_at.is_(None), Break.ends_at > bindparam("now", type_=Break.ends_at.type)),
-    ),
-).where(Attachment.id == bindparam("attachment_id"))
+@dataclass(frozen=True)
+class SafeView:
+    """What a safe view needs: the attachment (None if there is no such item) and whether
+    any restriction of the person is in force now."""
+
+    attachment: Attachment | None
+    restricted: bool
 
 
-def attachment_for(
-    session: Session, attachment_id: int, user_id: int, now: datetime
-) -> tuple[Attachment | None, bool]:
-    """An attachment and whether any restriction of this person is in force, in one query.
+# The safe view's only query: the session's person with roles, the attachment (just the
+# columns the media path reads; the rest load on access) and the break flag, read in one
+# round trip and one snapshot. Sessions stay revocable and breaks live: nothing is cached.
+_SAFE_VIEW = (
+    select(
+        User.id,
+        User.username,
+        User.display_name,
+        User.team_id,
+        User.session_token,
+        select(func.aggregate_strings(UserRole.role, " "))
+        .where(UserRole.user_id == User.id)
+        .scalar_subquery(),
+        Attachment,
+        exists().where(
+            Break.user_id == User.id,
+            Break.status == "active",
+            Break.starts_at <= bindparam("now", type_=Break.starts_at.type),
+            or_(
+                Break.ends_at.is_(None),
+                Break.ends_at > bindparam("now", type_=Break.ends_at.type),
+            ),
+        ),
+    )
+    .select_from(User)
+    .outerjoin(Attachment, Attachment.id == bindparam("attachment_id"))
+    .where(User.session_token == bindparam("token"), User.active.is_(True))
+    .options(
+        load_only(
+            Attachment.media_kind,
+            Attachment.sha256,
+            Attachment.flag_state,
+            Attachment.categories,
+        )
+    )
+)
 
-    The hot path of the safe view: when the flag says restricted, the caller asks
-    `active_restriction` for which one (to say why and for how long).
-    """
-    params = {"attachment_id": attachment_id, "user_id": user_id, "now": now}
-    row = session.execute(_ATTACHMENT_AND_BREAK, params).first()
-    return (None, False) if row is None else (row[0], bool(row[1]))
+
+def safe_view(
+    session: Session, token: str, attachment_id: int, now: datetime
+) -> tuple[Identity | None, SafeView]:
+    """The person holding a session token, an attachment and the person's break flag, in one
+    query (the hot path of every safe view). The identity is None for an unknown, revoked
+    or disabled session; when the flag says restricted, ask `active_restriction` why."""
+    params = {"token": token, "attachment_id": attachment_id, "now": now}
+    row = session.execute(_SAFE_VIEW, params).first()
+    if row is None or row[5] is None:  # no such session, or a person without roles
+        return None, SafeView(None, False)
+    uid, username, display_name, team_id, session_token, roles, attachment, restricted = row
+    identity = Identity(
+        uid, username, display_name, team_id, session_token, frozenset(roles.split())
+    )
+    return identity, SafeView(attachment, bool(restricted))
 
 
 def active_restriction(

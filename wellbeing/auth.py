@@ -12,6 +12,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -50,9 +51,14 @@ class SessionUser(UserMixin):
         return self._token
 
 
+# Reads the person of a session token together with what one view needs: (identity, extra).
+IdentityLoader = Callable[..., tuple[accounts.Identity | None, Any]]
+
+
 @login_manager.user_loader
 def _load(token: str) -> SessionUser | None:
-    found = accounts.identity_by_session_token(db.session, token)
+    custom = g.pop("identity_loader", None)
+    found = custom(token) if custom else accounts.identity_by_session_token(db.session, token)
     return SessionUser(found) if found is not None else None
 
 
@@ -69,12 +75,20 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def roles_required(*roles: str) -> Callable[[F], F]:
-    """Allow a signed-in person holding any of these roles; anonymous goes to the login page."""
+def roles_required(*roles: str, load_with: IdentityLoader | None = None) -> Callable[[F], F]:
+    """Allow a signed-in person holding any of these roles; anonymous goes to the login page.
+
+    With `load_with`, the person is read by `load_with(token, **view_args)`, which also
+    returns what the view needs (passed to it as `loaded`): one round trip for both.
+    """
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if load_with is not None:
+                kwargs["loaded"] = _load_with(load_with, kwargs)
+                if kwargs["loaded"] is None:
+                    return login_manager.unauthorized()
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
             if not set(roles) & set(current_user.roles):
@@ -85,6 +99,27 @@ def roles_required(*roles: str) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorate
+
+
+def _load_with(loader: IdentityLoader, view_args: dict[str, Any]) -> Any:
+    """What `loader` returned for this request's signed-in person; None if nobody is."""
+    extra: list[Any] = []
+
+    def load(token: str) -> accounts.Identity | None:
+        identity, found = loader(token, **view_args)
+        extra.append(found)
+        return identity
+
+    g.identity_loader = load
+    try:
+        signed_in = current_user.is_authenticated  # Flask-Login's checks, then `load`
+    finally:
+        g.pop("identity_loader", None)
+    if not signed_in:
+        return None
+    if not extra and load(current_user.get_id()) is None:  # loaded earlier in this request
+        return None
+    return extra[0]
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, request
 from flask_login import current_user
 
 from exposure import attachments, breaks, ledger
+from exposure.accounts import Identity
 from exposure.models import Attachment, ExposureEvent
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
@@ -26,15 +27,17 @@ def _autocommit_reads() -> None:
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+def _safe_view(token: str, attachment_id: int) -> tuple[Identity | None, breaks.SafeView]:
+    return breaks.safe_view(db.session, token, attachment_id, clock().now())
+
+
 @bp.get("/<int:attachment_id>/safe")
-@roles_required("associate")
-def safe(attachment_id: int) -> Any:
-    att, restricted = breaks.attachment_for(
-        db.session, attachment_id, current_user.id, clock().now()
-    )
+@roles_required("associate", load_with=_safe_view)
+def safe(attachment_id: int, loaded: breaks.SafeView) -> Any:
+    att = loaded.attachment
     if att is None:
         abort(404, description="No such attachment.")
-    if restricted:
+    if loaded.restricted:
         refuse_if_restricted(att)
     return still_response(att, attachments.default_level(att, policy().categories))
 

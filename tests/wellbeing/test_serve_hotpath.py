@@ -1,0 +1,78 @@
+"""The safe view reads the session's person, the attachment and the break flag in one query:
+it must keep every check the separate reads made (revocation, roles, existence, breaks)."""
+
+from __future__ import annotations
+
+from exposure import accounts, breaks
+from exposure.models import User, UserRole
+from tests.conftest import Auth
+
+
+def _copy_cookie(src, dst) -> None:
+    cookie = src.get_cookie("session")
+    dst.set_cookie(cookie.key, cookie.value)
+
+
+def test_logout_revokes_a_copied_cookie_on_media(world, app, client, auth):
+    world.user("ana", "associate")
+    att = world.attachment()
+    auth.login("ana")
+    thief = app.test_client()
+    _copy_cookie(client, thief)
+    assert thief.get(f"/media/{att}/safe").status_code == 200
+    auth.post("/logout")
+    r = thief.get(f"/media/{att}/safe")
+    assert r.status_code == 401 and r.mimetype == "application/json"
+
+
+def test_disabled_or_roleless_person_gets_nothing(world, app, client, auth):
+    uid = world.user("ana", "associate")
+    att = world.attachment()
+    auth.login("ana")
+    with app.app_context():
+        from wellbeing.db import db
+
+        db.session.query(UserRole).filter_by(user_id=uid).delete()
+        db.session.commit()
+    assert client.get(f"/media/{att}/safe").status_code == 401
+    with app.app_context():
+        from wellbeing.db import db
+
+        db.session.add(UserRole(user_id=uid, role="associate"))
+        db.session.commit()
+    assert client.get(f"/media/{att}/safe").status_code == 200
+    with app.app_context():
+        from wellbeing.db import db
+
+        accounts.set_active(db.session.get(User, uid), False)
+        db.session.commit()
+    assert client.get(f"/media/{att}/safe").status_code == 401
+
+
+def test_missing_item_is_404_only_for_a_signed_in_associate(world, app, client, auth):
+    world.user("ana", "associate")
+    assert app.test_client().get("/media/999/safe").status_code == 401
+    auth.login("ana")
+    assert client.get("/media/999/safe").status_code == 404
+
+
+def test_break_is_read_live_between_two_safe_views(world, app, clock, client, auth):
+    uid = world.user("ana", "associate")
+    att = world.attachment()
+    clear = world.attachment(flag_state="clear", external_id="clear-1")
+    Auth(client).login("ana")
+    assert client.get(f"/media/{att}/safe").status_code == 200
+    with app.app_context():
+        from wellbeing.db import db
+
+        brk = breaks.start_break(db.session, uid, "enforced", clock.now(), minutes=5)
+        db.session.commit()
+    r = client.get(f"/media/{att}/safe")
+    assert r.status_code == 423 and r.json["seconds_left"] == 300
+    assert client.get(f"/media/{clear}/safe").status_code == 200  # unflagged items pass
+    with app.app_context():
+        from wellbeing.db import db
+
+        breaks.end_break(db.session, brk.id, clock.now(), by_user_id=uid, reason="test")
+        db.session.commit()
+    assert client.get(f"/media/{att}/safe").status_code == 200
