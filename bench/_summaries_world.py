@@ -662,7 +662,12 @@ def table_sizes(url: str) -> dict[str, tuple[int, int]]:
     out = {}
     try:
         with engine.connect() as conn:
-            for table in ("exposure_event", "exposure_rollup"):
+            for table in (
+                "exposure_event",
+                "exposure_rollup",
+                "exposure_day",
+                "exposure_day_category",
+            ):
                 rows = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
                 if engine.dialect.name == "postgresql":
                     size = conn.execute(

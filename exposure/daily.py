@@ -250,6 +250,13 @@ def _build_hours(session: Session, floor: float, start: datetime, end: datetime)
     )
 
 
+def _drop_days(session: Session, *, before: date | None = None, after: date | None = None) -> None:
+    """Delete the daily rows of days before `before` or after `after`."""
+    for table in (ExposureDayCategory, ExposureDay):
+        day = table.day
+        session.execute(delete(table).where(day < before if before is not None else day > after))
+
+
 def _hold_off_writers(session: Session) -> None:
     """Wait for transactions that are adding to summaries and hold off new ones until
     commit. (SQLite's write transaction already excludes every other writer.)"""
@@ -318,7 +325,12 @@ def maintain(
     if row.rebuild_hours:
         start = rollups.hour_of(basis.start_of(recent))
         _build_hours(session, basis.floor_seconds, start, now + timedelta(days=1))
-    for offset in range(RECENT_DAYS + 1):
+    # Up to the ledger's last day (a clock ahead, or a zone behind the old one, may have
+    # put rows after today), and no rows beyond it.
+    latest = session.scalar(select(func.max(ExposureEvent.started_at)))
+    last = max(today, basis.day_of(latest)) if latest is not None else today
+    _drop_days(session, after=last)
+    for offset in range((last - recent).days + 1):
         _build_day(session, basis, recent + timedelta(days=offset))
     row.fingerprint = basis.fingerprint
     row.floor_seconds = basis.floor_seconds
@@ -336,6 +348,8 @@ def _continue(session: Session, basis: Basis, row: SummaryBasis) -> Step:
     before = row.rebuilt_before
     earliest = _earliest_day(session, basis)
     if before is None or earliest is None or before <= earliest:
+        if before is not None:  # rows the old terms put before the ledger's first local day
+            _drop_days(session, before=before)
         row.complete, row.rebuild_hours = True, False
         session.flush()
         return Step.COMPLETE
@@ -408,11 +422,16 @@ def source_for(session: Session, policy: Policy) -> Source:
 
 
 def whole_days(basis: Basis, start: datetime, end: datetime) -> tuple[date, date] | None:
-    """The local days that lie wholly inside [start, end): (first, after last), or None."""
+    """The local days that lie wholly inside [start, end): (first, after last), or None.
+    None too when the rest of the window would split an hour at a midnight that is not on
+    the hour (a zone half an hour off UTC): the hourly rollups cannot answer that part."""
     first = basis.day_of(start)
     if basis.start_of(first) < start:
         first += timedelta(days=1)
     last = basis.day_of(end)
     if first >= last:
         return None
+    for midnight, edge in ((basis.start_of(first), start), (basis.start_of(last), end)):
+        if midnight != edge and midnight != rollups.hour_of(midnight):
+            return None
     return first, last

@@ -150,6 +150,8 @@ class ExposureEvent(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "client_event_id"),
         Index("ix_exposure_event_user_started", "user_id", "started_at"),
+        # Rebuilding a day of summaries, and the raw-ledger fallback, read by time.
+        Index("ix_exposure_event_started_at", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

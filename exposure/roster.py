@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from exposure import breaks, checkins, summaries
-from exposure.models import TeamLead, User
+from exposure import breaks, summaries
+from exposure.models import Break, CheckIn, TeamLead, User, UserRole
 from exposure.policy import Policy
 from exposure.rollups import hour_of
 
@@ -51,13 +51,14 @@ def led_team_ids(session: Session, lead_id: int) -> Sequence[int]:
     return session.scalars(select(TeamLead.team_id).where(TeamLead.user_id == lead_id)).all()
 
 
-def member_status(session: Session, policy: Policy, person: User, now: datetime) -> MemberStatus:
-    local = now.astimezone(policy.timezone)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = summaries.totals(
-        session, policy, midnight, hour_of(now) + timedelta(hours=1), user_ids=[person.id]
-    ).get(person.id, summaries.Totals())
-    restriction = breaks.active_restriction(session, person.id, now)
+def _status(
+    policy: Policy,
+    person: User,
+    today: summaries.Totals,
+    restriction: breaks.Restriction | None,
+    checkin_overdue: bool,
+    now: datetime,
+) -> MemberStatus:
     cap = daily_cap(policy)
     state = "working"
     if restriction is not None:
@@ -71,10 +72,56 @@ def member_status(session: Session, policy: Policy, person: User, now: datetime)
         seconds_left=restriction.seconds_left(now) if restriction else None,
         graphic_minutes_today=round(today.graphic_minutes, 1),
         near_cap=cap is not None and today.graphic_minutes >= NEAR_CAP_FRACTION * cap,
-        checkin_overdue=any(
-            checkins.is_overdue(c, now) for c in checkins.open_checkins(session, person.id)
-        ),
+        checkin_overdue=checkin_overdue,
     )
+
+
+def statuses(
+    session: Session, policy: Policy, people: Sequence[User], now: datetime
+) -> list[MemberStatus]:
+    """Status of each person, with a fixed number of queries however large the team."""
+    ids = [p.id for p in people]
+    if not ids:
+        return []
+    local = now.astimezone(policy.timezone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = summaries.totals(
+        session, policy, midnight, hour_of(now) + timedelta(hours=1), user_ids=ids
+    )
+    # Breaks in force are few: find who has one, then ask for each of them the usual way.
+    on_break = set(
+        session.scalars(
+            select(Break.user_id).where(
+                Break.user_id.in_(ids),
+                Break.status == "active",
+                Break.starts_at <= now,
+                or_(Break.ends_at.is_(None), Break.ends_at > now),
+            )
+        )
+    )
+    restrictions = {i: breaks.active_restriction(session, i, now) for i in sorted(on_break)}
+    overdue = set(
+        session.scalars(
+            select(CheckIn.user_id).where(
+                CheckIn.user_id.in_(ids), CheckIn.completed_at.is_(None), CheckIn.due_at < now
+            )
+        )
+    )
+    return [
+        _status(
+            policy,
+            p,
+            today.get(p.id, summaries.Totals()),
+            restrictions.get(p.id),
+            p.id in overdue,
+            now,
+        )
+        for p in people
+    ]
+
+
+def member_status(session: Session, policy: Policy, person: User, now: datetime) -> MemberStatus:
+    return statuses(session, policy, [person], now)[0]
 
 
 def team_roster(
@@ -82,7 +129,8 @@ def team_roster(
 ) -> list[MemberStatus]:
     members = session.scalars(
         select(User)
-        .where(User.team_id == team_id, User.active.is_(True))
-        .order_by(User.display_name)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(User.team_id == team_id, User.active.is_(True), UserRole.role == "associate")
+        .order_by(User.display_name, User.id)
     ).all()
-    return [member_status(session, policy, m, now) for m in members if "associate" in m.roles]
+    return statuses(session, policy, members, now)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -79,7 +79,9 @@ def _grouped(
     if categories is not None:
         query = query.where(table.category.in_(list(categories)))
     result: dict[tuple[int, str], Totals] = defaultdict(Totals)
-    for user_id, category, level, modality, count, total in session.execute(query):
+    for user_id, category, level, modality, count, total in (
+        session.connection().execute(query).all()
+    ):
         _add(result[user_id, category], policy, category, level, modality, int(count), float(total))
     return dict(result)
 
@@ -130,28 +132,39 @@ def _from_days(
     last: date,
     user_ids: Iterable[int] | None,
     categories: Iterable[str] | None,
-) -> dict[tuple[int, str], Totals]:
-    c = ExposureDayCategory
+    by_category: bool,
+) -> dict[Any, Totals]:
+    """Keyed by person, or by (person, category) when `by_category`."""
+    if by_category or categories is not None:
+        t: Any = ExposureDayCategory
+        keys: tuple[Any, ...] = (t.user_id, t.category)
+    else:  # a person's day totals are one row: a week of everyone is a few thousand rows
+        t = ExposureDay
+        keys = (t.user_id,)
     query = (
         select(
-            c.user_id,
-            c.category,
-            func.sum(c.dose),
-            func.sum(c.graphic_minutes),
-            func.sum(c.reveals),
-            func.sum(c.events),
+            *keys,
+            func.sum(t.dose),
+            func.sum(t.graphic_minutes),
+            func.sum(t.reveals),
+            func.sum(t.events),
         )
-        .where(c.day >= first, c.day < last)
-        .group_by(c.user_id, c.category)
+        .where(t.day >= first, t.day < last)
+        .group_by(*keys)
     )
     if user_ids is not None:
-        query = query.where(c.user_id.in_(list(user_ids)))
+        query = query.where(t.user_id.in_(list(user_ids)))
     if categories is not None:
-        query = query.where(c.category.in_(list(categories)))
-    return {
-        (user_id, category): Totals(float(dose), float(graphic), int(reveals), int(events))
-        for user_id, category, dose, graphic, reveals, events in session.execute(query)
-    }
+        query = query.where(t.category.in_(list(categories)))
+    rows: list[Any] = list(session.connection().execute(query).all())
+    if by_category:
+        return {(u, c): Totals(d, g, r, e) for u, c, d, g, r, e in rows}
+    if len(keys) == 1:
+        return {u: Totals(d, g, r, e) for u, d, g, r, e in rows}
+    found: dict[Any, Totals] = {}
+    for u, _c, d, g, r, e in rows:
+        _merge(found, {u: Totals(d, g, r, e)})
+    return found
 
 
 def _merge(into: dict[Any, Totals], more: dict[Any, Totals]) -> dict[Any, Totals]:
@@ -164,27 +177,34 @@ def _merge(into: dict[Any, Totals], more: dict[Any, Totals]) -> dict[Any, Totals
     return into
 
 
-def _per_category(
+def _collect(
     session: Session,
     policy: Policy,
     start: datetime,
     end: datetime,
     user_ids: Iterable[int] | None,
     categories: Iterable[str] | None,
-) -> dict[tuple[int, str], Totals]:
-    """Per person and category over [start, end), from the best source that is valid."""
+    by_category: bool,
+) -> dict[Any, Totals]:
+    """Per person (or person and category) over [start, end), from the best valid source."""
     ids = list(user_ids) if user_ids is not None else None
     cats = list(categories) if categories is not None else None
     source = daily.source_for(session, policy)
+
+    def finer(found: dict[tuple[int, str], Totals]) -> dict[Any, Totals]:
+        return found if by_category else _per_person(found)
+
     if source is daily.Source.LEDGER:
-        return _from_ledger(session, policy, start, end, ids, cats)
+        return finer(_from_ledger(session, policy, start, end, ids, cats))
     basis = daily.Basis.of(policy)
     days = daily.whole_days(basis, start, end) if source is daily.Source.DAYS else None
     if days is None:
-        return _from_hours(session, policy, start, end, ids, cats)
-    found = _from_days(session, *days, ids, cats)
-    _merge(found, _from_hours(session, policy, start, basis.start_of(days[0]), ids, cats))
-    return _merge(found, _from_hours(session, policy, basis.start_of(days[1]), end, ids, cats))
+        return finer(_from_hours(session, policy, start, end, ids, cats))
+    found = _from_days(session, *days, ids, cats, by_category)
+    edges = (start, basis.start_of(days[0])), (basis.start_of(days[1]), end)
+    for edge_start, edge_end in edges:
+        _merge(found, finer(_from_hours(session, policy, edge_start, edge_end, ids, cats)))
+    return found
 
 
 def _per_person(parts: dict[tuple[int, str], Totals]) -> dict[int, Totals]:
@@ -205,7 +225,7 @@ def totals(
 ) -> dict[int, Totals]:
     """Per person over [start, end): whole local days from the daily tables, other hours
     from the hourly rollups (each only while built for this policy's terms)."""
-    return _per_person(_per_category(session, policy, start, end, user_ids, categories))
+    return _collect(session, policy, start, end, user_ids, categories, by_category=False)
 
 
 def totals_by_category(
@@ -218,8 +238,8 @@ def totals_by_category(
 ) -> dict[str, dict[int, Totals]]:
     """Per category, per person, in one pass."""
     result: dict[str, dict[int, Totals]] = defaultdict(dict)
-    for (user_id, category), part in _per_category(
-        session, policy, start, end, user_ids, None
+    for (user_id, category), part in _collect(
+        session, policy, start, end, user_ids, None, by_category=True
     ).items():
         result[category][user_id] = part
     return dict(result)
@@ -256,7 +276,7 @@ def totals_by_day(
     result: dict[date, dict[int, Totals]] = {
         first + timedelta(days=n): {} for n in range((last - first).days)
     }
-    for day, user_id, dose, graphic, reveals, events in session.execute(query):
+    for day, user_id, dose, graphic, reveals, events in session.connection().execute(query).all():
         result[day][user_id] = Totals(float(dose), float(graphic), int(reveals), int(events))
     return result
 
@@ -291,7 +311,6 @@ class Distribution:
     median: float
     p90: float
     over_cap: int
-    values: list[float] = field(repr=False, default_factory=list)
 
 
 def distribution(values: Sequence[float], cap: float | None) -> Distribution:
@@ -300,7 +319,6 @@ def distribution(values: Sequence[float], cap: float | None) -> Distribution:
         median=round(percentile(values, 50), 2),
         p90=round(percentile(values, 90), 2),
         over_cap=sum(1 for v in values if cap is not None and v >= cap),
-        values=list(values),
     )
 
 

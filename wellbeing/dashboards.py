@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -25,9 +26,9 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exposure import audit, breaks, roster, summaries
+from exposure import audit, breaks, distributions, roster, summaries
 from exposure.categories import LEVEL_NAMES
-from exposure.models import Break, CheckIn, ExposureEvent, ExposureRollup, Team, User
+from exposure.models import Break, CheckIn, ExposureEvent, ExposureRollup, Team, User, UserRole
 from exposure.policy import Policy
 from exposure.summaries import Distribution, Totals
 from wellbeing import charts
@@ -308,13 +309,16 @@ class _Person:
 
 
 def _people(session: Session, team_id: int | None) -> list[_Person]:
-    ids = summaries.people_in_scope(session, team_id)
-    rows = session.execute(
+    """Active associates, of one team or all, by name (as `summaries.people_in_scope`)."""
+    query = (
         select(User.id, User.display_name, User.team_id)
-        .where(User.id.in_(ids))
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == "associate", User.active.is_(True))
         .order_by(User.display_name)
-    ).all()
-    return [_Person(*row) for row in rows]
+    )
+    if team_id is not None:
+        query = query.where(User.team_id == team_id)
+    return [_Person(*row) for row in session.execute(query)]
 
 
 def _totals(
@@ -392,37 +396,6 @@ def _care(
     return [rows[label] for label, _ in groups]
 
 
-def _category_totals(
-    session: Session,
-    policy: Policy,
-    week: Week,
-    people: Sequence[_Person],
-    scoped: bool,
-) -> dict[str, dict[int, Totals]]:
-    """Each person's weekly totals per category, for the policy's categories seen that
-    week, heaviest first; one query."""
-    found = summaries.totals_by_category(
-        session, policy, week.start, week.end, user_ids=[p.id for p in people] if scoped else None
-    )
-    heaviest_first = sorted(
-        set(found) & set(policy.categories), key=lambda c: (-policy.categories[c].weight, c)
-    )
-    return {
-        name: {p.id: found[name].get(p.id, Totals()) for p in people} for name in heaviest_first
-    }
-
-
-def _summed(people: Sequence[_Person], parts: Iterable[dict[int, Totals]]) -> dict[int, Totals]:
-    out = {p.id: Totals() for p in people}
-    for part in parts:
-        for i, t in part.items():
-            out[i].dose += t.dose
-            out[i].graphic_minutes += t.graphic_minutes
-            out[i].reveals += t.reveals
-            out[i].events += t.events
-    return out
-
-
 def _busiest_days(
     session: Session, policy: Policy, week: Week, user_ids: Iterable[int]
 ) -> dict[int, float]:
@@ -451,8 +424,8 @@ def exposure_report(
     people = _people(session, team.id if team else None)
     teams = list(session.scalars(select(Team).order_by(Team.name)))
 
-    per_category = _category_totals(session, policy, week, people, scoped)
-    weekly = _summed(people, per_category.values())
+    weekly = _totals(session, policy, week.start, week.end, people, scoped)
+    spread_caps = (limits.weekly_graphic, limits.weekly_dose)
 
     def over_weekly(i: int) -> bool:
         return limits.weekly_dose is not None and weekly[i].dose >= limits.weekly_dose
@@ -474,36 +447,37 @@ def exposure_report(
     if team is not None:
         groups.append((team.name, {p.id for p in people}))
     else:
+        by_team: dict[int | None, set[int]] = defaultdict(set)
+        for p in people:
+            by_team[p.team_id].add(p.id)
         for t in teams:
-            members = {p.id for p in people if p.team_id == t.id}
-            if members:
-                groups.append((t.name, members))
-        unteamed = {p.id for p in people if p.team_id is None}
-        if unteamed:
-            groups.append(("No team", unteamed))
+            if by_team.get(t.id):
+                groups.append((t.name, by_team[t.id]))
+        if by_team.get(None):
+            groups.append(("No team", by_team[None]))
     rows = []
     labelled = groups if team is not None else [*groups, ("All teams", {p.id for p in people})]
     for label, ids in labelled:
         graphic, dose = _distributions(weekly, ids, limits)
         rows.append(GroupRow(label, graphic, dose, sum(1 for i in ids if hit_daily(i))))
 
-    by_category = []
-    for name, found in per_category.items():
-        exposed = [i for i, t in found.items() if t.events > 0]
-        if exposed:
-            graphic, dose = _distributions(found, exposed, limits)
-            reveals = sum(found[i].reveals for i in exposed)
-            by_category.append(CategoryRow(name.replace("_", " "), graphic, dose, reveals))
-
-    trend = []
-    for back in range(TREND_WEEKS - 1, -1, -1):
-        earlier = week.shifted(-back, tz)
-        found = (
-            weekly
-            if back == 0
-            else _totals(session, policy, earlier.start, earlier.end, people, scoped)
+    spreads = distributions.by_category(
+        session, policy, week.start, week.end, team.id if team else None, spread_caps
+    )
+    by_category = [
+        CategoryRow(name.replace("_", " "), s.graphic, s.dose, s.reveals)
+        for name, s in sorted(
+            ((n, s) for n, s in spreads.items() if n in policy.categories),
+            key=lambda item: (-policy.categories[item[0]].weight, item[0]),
         )
-        trend.append(TrendPoint(earlier, *_distributions(found, list(found), limits)))
+    ]
+
+    earlier = [week.shifted(-back, tz) for back in range(TREND_WEEKS - 1, 0, -1)]
+    past = distributions.weekly(
+        session, policy, [(w.start, w.end) for w in earlier], team.id if team else None, spread_caps
+    )
+    trend = [TrendPoint(w, s.graphic, s.dose) for w, s in zip(earlier, past, strict=True)]
+    trend.append(TrendPoint(week, *_distributions(weekly, list(weekly), limits)))
 
     shown = [
         PersonWeek(

@@ -28,6 +28,8 @@ def _totals() -> list[sa.Column[object]]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("exposure_event", schema=None) as batch_op:
+        batch_op.create_index("ix_exposure_event_started_at", ["started_at"], unique=False)
     op.create_table(
         "exposure_day",
         sa.Column("day", sa.Date(), nullable=False),
@@ -73,3 +75,5 @@ def downgrade() -> None:
     op.drop_table("summary_basis")
     op.drop_table("exposure_day_category")
     op.drop_table("exposure_day")
+    with op.batch_alter_table("exposure_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_exposure_event_started_at")

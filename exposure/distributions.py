@@ -1,0 +1,227 @@
+"""Distributions of per-person totals across people (median, p90, how many are over a cap),
+for the wellbeing page's trend and categories.
+
+When the daily tables are valid for the policy (exposure/daily.py) the database ranks the
+per-person totals and only the few values that the percentiles need come back: a week of
+thousands of people in a dozen categories is a handful of rows instead of tens of
+thousands. Otherwise the totals are read (from hourly rollups or the raw ledger) and
+ranked here; both give the same answer (`summaries.distribution`)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from exposure import daily, summaries
+from exposure.models import ExposureDay, ExposureDayCategory, User, UserRole
+from exposure.policy import Policy
+from exposure.summaries import Distribution, Totals
+
+QUANTILES = (50, 90)
+
+
+def scope(team_id: int | None) -> Select[Any]:
+    """The people counted: active associates, of one team or all (as `people_in_scope`)."""
+    query = (
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == "associate", User.active.is_(True))
+    )
+    return query.where(User.team_id == team_id) if team_id is not None else query
+
+
+@dataclass(frozen=True)
+class Spread:
+    graphic: Distribution
+    dose: Distribution
+    reveals: int = 0
+
+
+def _percentile(n: int, present: int, at: Mapping[int, float], q: int) -> float:
+    """`summaries.percentile` of n values of which the n - present smallest are zeros
+    (people with no exposure; totals are never negative) and `at` holds the others that
+    the percentile needs, by position among themselves."""
+    if n == 0:
+        return 0.0
+    zeros = n - present
+    rank = (n - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, n - 1)
+
+    def value(r: int) -> float:
+        return 0.0 if r < zeros else at[r - zeros]
+
+    return value(low) + (value(high) - value(low)) * (rank - low)
+
+
+def _ranked(
+    session: Session,
+    values: Any,
+    population: int | None,
+    caps: tuple[float | None, float | None],
+) -> dict[Hashable, Spread]:
+    """`values` has one row per person and group: columns grp, g (graphic minutes), d
+    (dose) and r (reveals). `population` is each group's head count (missing people count
+    as zero); None: only the people present. One query; it returns, per group, only the
+    rows at the positions the percentiles need."""
+    c = values.c
+
+    def over(col: Any, cap: float | None) -> Any:
+        total = func.sum(case((col >= cap, 1), else_=0)) if cap is not None else func.sum(0)
+        return total.over(partition_by=c.grp)
+
+    inner = select(
+        c.grp,
+        c.g,
+        c.d,
+        (func.row_number().over(partition_by=c.grp, order_by=c.g) - 1).label("gi"),
+        (func.row_number().over(partition_by=c.grp, order_by=c.d) - 1).label("di"),
+        func.count().over(partition_by=c.grp).label("m"),
+        over(c.g, caps[0]).label("g_over"),
+        over(c.d, caps[1]).label("d_over"),
+        func.sum(c.r).over(partition_by=c.grp).label("r"),
+    ).subquery()
+    n = literal(population) if population is not None else inner.c.m
+    zeros = n - inner.c.m
+    wanted = []
+    for q in QUANTILES:
+        low = (n - 1) * q // 100 - zeros
+        wanted += [low, low + 1]
+    rows = session.execute(
+        select(inner).where(or_(inner.c.gi.in_(wanted), inner.c.di.in_(wanted)))
+    ).all()
+    found: dict[Hashable, tuple[int, int, int, int, dict[int, float], dict[int, float]]] = {}
+    for grp, g, d, gi, di, m, g_over, d_over, r in rows:
+        entry = found.setdefault(grp, (int(m), int(g_over), int(d_over), int(r or 0), {}, {}))
+        entry[4][int(gi)] = float(g)
+        entry[5][int(di)] = float(d)
+    out = {}
+    for grp, (m, g_over, d_over, reveals, at_g, at_d) in found.items():
+        people = population if population is not None else m
+        out[grp] = Spread(
+            _spread(people, m, at_g, g_over), _spread(people, m, at_d, d_over), reveals
+        )
+    return out
+
+
+def _spread(people: int, present: int, at: dict[int, float], over_cap: int) -> Distribution:
+    return Distribution(
+        people=people,
+        median=round(_percentile(people, present, at, 50), 2),
+        p90=round(_percentile(people, present, at, 90), 2),
+        over_cap=over_cap,
+    )
+
+
+def _days_valid(
+    session: Session, policy: Policy, windows: Sequence[tuple[datetime, datetime]]
+) -> list[tuple[date, date]] | None:
+    """The windows as local days, if all are whole days and the daily tables are valid."""
+    if daily.source_for(session, policy) is not daily.Source.DAYS:
+        return None
+    basis = daily.Basis.of(policy)
+    days = []
+    for start, end in windows:
+        found = daily.whole_days(basis, start, end)
+        if found is None or basis.start_of(found[0]) != start or basis.start_of(found[1]) != end:
+            return None
+        days.append(found)
+    return days
+
+
+def weekly(
+    session: Session,
+    policy: Policy,
+    windows: Sequence[tuple[datetime, datetime]],
+    team_id: int | None,
+    caps: tuple[float | None, float | None],
+) -> list[Spread]:
+    """For each window: the spread of everyone's totals in it (people in scope with no
+    exposure count as zero). `caps` are (graphic minutes, dose)."""
+    people = scope(team_id)
+    days = _days_valid(session, policy, windows)
+    if days is None:
+        ids = list(session.scalars(people))
+        out = []
+        for start, end in windows:
+            found = summaries.totals(session, policy, start, end, user_ids=ids)
+            totals = [found.get(i, Totals()) for i in ids]
+            out.append(
+                Spread(
+                    summaries.distribution([t.graphic_minutes for t in totals], caps[0]),
+                    summaries.distribution([t.dose for t in totals], caps[1]),
+                )
+            )
+        return out
+    n = session.scalar(select(func.count()).select_from(people.subquery())) or 0
+    d = ExposureDay
+    week = case(
+        *((and_(d.day >= first, d.day < last), k) for k, (first, last) in enumerate(days)),
+        else_=-1,
+    )
+    values = (
+        select(
+            week.label("grp"),
+            func.sum(d.graphic_minutes).label("g"),
+            func.sum(d.dose).label("d"),
+            func.sum(d.reveals).label("r"),
+        )
+        .where(
+            d.day >= min(a for a, _ in days),
+            d.day < max(b for _, b in days),
+            or_(*(and_(d.day >= a, d.day < b) for a, b in days)),
+            d.user_id.in_(people),
+        )
+        .group_by(week, d.user_id)
+        .subquery()
+    )
+    spreads = _ranked(session, values, n, caps)
+    nobody = Spread(
+        summaries.distribution([0.0] * n, caps[0]), summaries.distribution([0.0] * n, caps[1])
+    )
+    return [spreads.get(k, nobody) for k in range(len(days))]
+
+
+def by_category(
+    session: Session,
+    policy: Policy,
+    start: datetime,
+    end: datetime,
+    team_id: int | None,
+    caps: tuple[float | None, float | None],
+) -> dict[str, Spread]:
+    """Per category: the spread of the totals of the people in scope who saw it."""
+    people = scope(team_id)
+    days = _days_valid(session, policy, [(start, end)])
+    if days is None:
+        ids = list(session.scalars(people))
+        found = summaries.totals_by_category(session, policy, start, end, user_ids=ids)
+        out = {}
+        for name, per_person in found.items():
+            seen = [t for t in per_person.values() if t.events > 0]
+            if seen:
+                out[name] = Spread(
+                    summaries.distribution([t.graphic_minutes for t in seen], caps[0]),
+                    summaries.distribution([t.dose for t in seen], caps[1]),
+                    sum(t.reveals for t in seen),
+                )
+        return out
+    (first, last), c = days[0], ExposureDayCategory
+    values = (
+        select(
+            c.category.label("grp"),
+            func.sum(c.graphic_minutes).label("g"),
+            func.sum(c.dose).label("d"),
+            func.sum(c.reveals).label("r"),
+        )
+        .where(c.day >= first, c.day < last, c.user_id.in_(people))
+        .group_by(c.category, c.user_id)
+        .having(func.sum(c.events) > 0)
+        .subquery()
+    )
+    return {str(name): spread for name, spread in _ranked(session, values, None, caps).items()}
