@@ -56,6 +56,21 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
+@db_group.command("summaries")
+@click.option("--hours", is_flag=True, help="Also recompute the hourly rollups from the ledger.")
+@with_appcontext
+def db_summaries(hours: bool) -> None:
+    """Rebuild the daily summary tables for the policy in force now, without waiting for the
+    scheduler (e.g. right after an upgrade on a large ledger). Safe while the service runs."""
+    from exposure import daily
+    from wellbeing.policies import policy
+
+    pol = policy()
+    steps = daily.rebuild(db.session, pol, clock().now(), hours=hours)
+    db.session.commit()
+    click.echo(f"summaries built for policy {pol.version} in {steps} steps")
+
+
 @db_group.command("downgrade")
 @click.argument("revision")
 @with_appcontext

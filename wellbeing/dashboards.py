@@ -1,9 +1,10 @@
 """The associate's "My day" and wellbeing staff's "Exposure" pages.
 
-Both read exposure from the hourly rollups (`exposure.summaries.totals`), never by scanning
-the raw ledger. My day shows only the signed-in person's own numbers. Exposure shows
-distributions across people (median, p90, how many are over a cap), breaks and check-in
-counts, never check-in answers; every read of it, on screen or as CSV, is audited.
+Both read exposure through `exposure.summaries` (daily tables for whole days, hourly
+rollups for the rest) and `exposure.distributions`, never by scanning the raw ledger. My
+day shows only the signed-in person's own numbers. Exposure shows distributions across
+people (median, p90, how many are over a cap), breaks and check-in counts, never check-in
+answers; every read of it, on screen or as CSV, is audited.
 
 The first half of this module computes plain values from a session, a policy and `now`;
 the second half is the blueprint that renders them.

@@ -124,3 +124,17 @@ def test_reconciler_builds_daily_summaries_once_the_policy_has_settled(app, worl
         raw = summaries.totals_from_ledger(db.session, pol, start, end)[uid]
         assert found.events == raw.events == 4
         assert abs(found.dose - raw.dose) < 1e-9 and found.dose > 0
+
+
+def test_db_summaries_command_builds_the_daily_tables(app, world, clock, runner):
+    from exposure import daily
+    from wellbeing.db import db
+    from wellbeing.policies import policy
+
+    uid = world.user("ana", "associate")
+    _work_continuously(app, clock, uid, world.attachment(severity=3), minutes=10)
+    result = runner.invoke(args=["db", "summaries"])
+    assert result.exit_code == 0, result.output
+    assert "summaries built for policy" in result.output
+    with app.app_context():
+        assert daily.source_for(db.session, policy()) is daily.Source.DAYS
