@@ -186,6 +186,17 @@ def authenticate(
     return LoginResult(user, "ok")
 
 
+def unlock(user: User, now: datetime) -> bool:
+    """Lift a lock from failed sign-ins; False if the account was not locked at `now`.
+
+    It only forgets the failures: nobody is signed in and no session ends."""
+    if user.locked_until is None or user.locked_until <= now:
+        return False
+    user.locked_until = None
+    user.failed_logins = 0
+    return True
+
+
 def set_password(user: User, password: str) -> None:
     _check_password_strength(password)
     user.password_hash = hash_password(password)

@@ -358,7 +358,8 @@ class Delivery(Base):
 
 
 class PolicyVersion(Base):
-    """A policy uploaded by an admin; the most recently activated one is in force."""
+    """A policy uploaded by an admin; the most recently activated one is in force, unless
+    an admin went back to the policy file (then every activated row is deactivated)."""
 
     __tablename__ = "policy_version"
 
@@ -369,6 +370,7 @@ class PolicyVersion(Base):
     created_at: Mapped[datetime]
     activated_at: Mapped[datetime | None] = mapped_column(index=True)
     activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    deactivated_at: Mapped[datetime | None]
 
 
 class SchedulerHeartbeat(Base):

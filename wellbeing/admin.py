@@ -1,7 +1,8 @@
-"""Admin pages: people, teams and roles, API tokens, the exposure policy (view, upload,
-simulate, activate) and the audit log. Admins manage; they never read wellbeing data, so
-nothing here shows check-in answers, scores or anyone's exposure except the counts of a
-policy simulation. Every change is a CSRF-protected POST and is audited."""
+"""Admin pages: people, teams and roles (and unlocking accounts), API tokens, the exposure
+policy (view, upload, simulate, activate, go back to the file) and the audit log. Admins
+manage; they never read wellbeing data, so nothing here shows check-in answers, scores or
+anyone's exposure except the counts of a policy simulation. Every change is a
+CSRF-protected POST and is audited."""
 
 from __future__ import annotations
 
@@ -305,6 +306,26 @@ def set_active(user_id: int) -> Any:
     return redirect(url_for("admin.user", user_id=user_id))
 
 
+@bp.post("/users/<int:user_id>/unlock")
+def unlock_user(user_id: int) -> Any:
+    person = _user(user_id)
+    now = clock().now()
+    if not accounts.unlock(person, now):
+        flash(f"{person.username} is not locked.", "info")
+        return redirect(url_for("admin.user", user_id=user_id))
+    audit.record(
+        db.session,
+        "admin.user_unlocked",
+        now,
+        actor_id=_actor(),
+        subject_user_id=person.id,
+        remote_addr=_remote(),
+    )
+    db.session.commit()
+    flash(f"{person.username} is unlocked and can sign in again.", "info")
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
 @bp.post("/users/<int:user_id>/password")
 def reset_password(user_id: int) -> Any:
     person = _user(user_id)
@@ -575,10 +596,19 @@ def _minutes(rule: Rule) -> str:
     return f"{minutes:g} min"
 
 
+def _fallback() -> tuple[Policy, str | None]:
+    """What applies when no version activated here is in force: the file, or the default."""
+    store = _store()
+    return store.current(), str(store.path) if store.path is not None else None
+
+
 def _policy_page(error: str | None = None, problems: Any = None, text: str = "") -> Any:
+    fallback, fallback_path = _fallback()
     return render_template(
         "admin_policy.html",
         active=_in_force(),
+        fallback=fallback,
+        fallback_path=fallback_path,
         rule_rows=rule_rows,
         versions=policy_versions.recent(db.session),
         active_id=policy_versions.active_id(db.session),
@@ -659,6 +689,7 @@ def _version_page(row: PolicyVersion, pol: Policy, **extra: Any) -> Any:
         pol=pol,
         rules=rule_rows(pol),
         is_active=policy_versions.active_id(db.session) == row.id,
+        ended_at=policy_versions.ended_at(db.session, row),
         names=ops.usernames(db.session, [row.created_by_id, row.activated_by_id]),
         days_range=SIMULATE_DAYS,
         **extra,
@@ -734,6 +765,37 @@ def activate_policy(version_id: int) -> Any:
     # DB_CHECK_SECONDS (see wellbeing.policies.PolicyStore).
     _store().db_checked_at = -1e9
     flash(f"Policy {row.version} (#{row.id}) is active on every worker within seconds.", "info")
+    return redirect(url_for("admin.policy"))
+
+
+@bp.post("/policy/file")
+def use_policy_file() -> Any:
+    before = _in_force()
+    now = clock().now()
+    stopped = policy_versions.use_file(db.session, _actor(), now)
+    fallback, path = _fallback()
+    if not stopped:
+        flash(f"No version activated here is in force; policy {fallback.version} applies.", "info")
+        return redirect(url_for("admin.policy"))
+    audit.record(
+        db.session,
+        "policy.file_restored",
+        now,
+        actor_id=_actor(),
+        remote_addr=_remote(),
+        source="file" if path else "default",
+        version=fallback.version,
+        deactivated=stopped,
+        previous={
+            "source": before.source,
+            "version": before.policy.version,
+            "version_id": before.row.id if before.row else None,
+        },
+    )
+    db.session.commit()
+    _store().db_checked_at = -1e9  # as after an activation: this worker at once, others soon
+    where = "the policy file" if path else "the default policy shipped with the gateway"
+    flash(f"Back to {where}: policy {fallback.version} is in force within seconds.", "info")
     return redirect(url_for("admin.policy"))
 
 

@@ -69,9 +69,13 @@ def upgrade() -> None:
         sa.Column("pending_since", UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_summary_basis")),
     )
+    with op.batch_alter_table("policy_version", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("deactivated_at", UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("policy_version", schema=None) as batch_op:
+        batch_op.drop_column("deactivated_at")
     op.drop_table("summary_basis")
     op.drop_table("exposure_day_category")
     op.drop_table("exposure_day")

@@ -1,6 +1,7 @@
-"""The admin pages: people, roles and teams, API tokens shown once, the policy (view, upload
-with per-rule errors, simulate, activate) and the audit log, each change audited, each bad
-input a clear 400, and no wellbeing data anywhere on them."""
+"""The admin pages: people, roles and teams, unlocking accounts, API tokens shown once, the
+policy (view, upload with per-rule errors, simulate, activate, go back to the file) and the
+audit log, each change audited, each bad input a clear 400, and no wellbeing data anywhere
+on them."""
 
 from __future__ import annotations
 
@@ -408,6 +409,54 @@ def test_password_reset_ends_sessions_and_is_audited_without_the_password(app, a
     )
 
 
+def _lock_out(app, username: str) -> Any:
+    """Fail to sign in until the account locks; the last answer (with the right password)."""
+    caller = Auth(app.test_client())
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        caller.login(username, "not-the-password")
+    return caller.login(username)
+
+
+def test_an_admin_unlocks_a_locked_account_without_touching_sessions(app, admin, people, clock):
+    page_path = f"/admin/users/{people['ana']}"
+    unlock_path = f"/admin/users/{people['ana']}/unlock"
+    ana = Auth(app.test_client())
+    assert ana.login("ana").status_code == 302  # signed in before anyone guessed
+    assert 'id="unlock"' not in admin.client.get(page_path).get_data(as_text=True)
+
+    response = _lock_out(app, "ana")
+    assert response.status_code == 401 and "This account is locked" in text_of(response)
+    page = text_of(admin.client.get(page_path))
+    assert "locked after failed sign-ins until 2026-01-05 09:05 UTC" in page
+    assert 'id="unlock"' in page and "Unlock ana</button>" in page
+
+    response = admin.post(unlock_path)
+    assert response.status_code == 302 and response.headers["Location"] == page_path
+    page = text_of(admin.client.get(page_path))
+    assert "ana is unlocked and can sign in again." in page
+    assert 'id="unlock"' not in page and "locked after failed sign-ins" not in page
+    row = user_row(app, "ana")
+    assert (row.locked_until, row.failed_logins) == (None, 0)
+    assert Auth(app.test_client()).login("ana").status_code == 302
+    assert ana.client.get("/").status_code == 200  # her earlier session was not ended
+    assert admin.client.get("/admin").status_code == 200  # and the admin is still the admin
+    (unlocked,) = events(app, "admin.user_unlocked")
+    assert (unlocked.actor_id, unlocked.subject_user_id, unlocked.detail) == (
+        people["root"],
+        people["ana"],
+        {},
+    )
+
+    # A lock that has run out needs no unlocking: no button, and a POST changes nothing.
+    assert _lock_out(app, "ana").status_code == 401
+    clock.advance(app.config["LOGIN_LOCK_SECONDS"] + 1)
+    assert 'id="unlock"' not in admin.client.get(page_path).get_data(as_text=True)
+    assert admin.post(unlock_path).status_code == 302
+    assert "ana is not locked." in text_of(admin.client.get(page_path))
+    assert len(events(app, "admin.user_unlocked")) == 1
+    assert admin.post("/admin/users/9999/unlock").status_code == 404
+
+
 def test_unknown_person_is_404(admin):
     assert admin.client.get("/admin/users/9999").status_code == 404
     assert admin.post("/admin/users/9999/active", {"active": "0"}).status_code == 404
@@ -787,6 +836,113 @@ def test_activating_an_older_version_again_puts_it_back(app, admin, clock):
         "second",
         "first",
     ]
+
+
+def test_going_back_to_the_policy_file_and_activating_again(db_url, tmp_path, clock):
+    path = tmp_path / "policy.toml"
+    path.write_text(default_policy_text())
+    app = make_app(db_url, tmp_path, clock, POLICY_FILE=str(path))
+    from tests.conftest import World
+
+    root = World(app, clock).user("root", "admin")
+    admin = Auth(app.test_client())
+    admin.login("root")
+    page = text_of(admin.client.get("/admin/policy"))
+    assert 'id="use-file"' not in page  # the file is in force: nothing to go back to
+
+    first, second = (
+        _upload(app, admin, STRICT.replace('"strict-1"', f'"{v}"')) for v in ("first", "second")
+    )
+    for version_id in (first, second):
+        assert admin.post(f"/admin/policy/{version_id}/activate").status_code == 302
+        clock.advance(60)
+    other = make_app(db_url, tmp_path / "other", clock, POLICY_FILE=str(path))  # a 2nd worker
+    for worker in (app, other):
+        with worker.app_context():
+            assert policies.policy().version == "second"
+    page = text_of(admin.client.get("/admin/policy"))
+    assert "Policy in force: second" in page and '<tr id="rule-any-reveal">' in page
+    assert f"The file <code>{path}</code> (policy default-2026-11) applies again" in page
+    assert "Use the policy file instead</button>" in page
+
+    response = admin.post("/admin/policy/file")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/policy"
+    page = text_of(admin.client.get("/admin/policy"))
+    assert "Back to the policy file: policy default-2026-11 is in force within seconds." in page
+    assert "Policy in force: default-2026-11" in page
+    assert f"From the file <code>{path}</code> (no version activated here is in force)" in page
+    assert '<tr id="rule-any-reveal">' not in page and 'id="use-file"' not in page
+    assert "in force</span>" not in page  # no uploaded version is marked as in force
+    with app.app_context():
+        assert policies.policy().version == "default-2026-11"  # this worker, at once
+    with other.app_context():  # the other one at its next database check (within 5 s)
+        assert policies.policy().version == "second"
+        other.extensions["wellbeing.policy"].db_checked_at = -1e9
+        assert policies.policy().version == "default-2026-11"
+    (restored,) = events(app, "policy.file_restored")
+    assert restored.actor_id == root
+    assert restored.detail == {
+        "source": "file",
+        "version": "default-2026-11",
+        "deactivated": 2,  # both: the older one must not come back in force
+        "previous": {"source": "database", "version": "second", "version_id": second},
+    }
+    # Each version says when it was in force and what ended it.
+    page = text_of(admin.client.get(f"/admin/policy/{first}"))
+    assert (
+        "Was active from 2026-01-05 09:00 UTC to 2026-01-05 09:01 UTC; a later activation "
+        "replaced it." in page
+    )
+    page = text_of(admin.client.get(f"/admin/policy/{second}"))
+    assert (
+        "Was active from 2026-01-05 09:01 UTC to 2026-01-05 09:02 UTC; then the policy file "
+        "was put back in force." in page
+    )
+    assert "Activate second</button>" in page
+
+    # Nothing is active now: a second click changes nothing and is not audited.
+    assert admin.post("/admin/policy/file").status_code == 302
+    assert "No version activated here is in force" in text_of(admin.client.get("/admin/policy"))
+    assert len(events(app, "policy.file_restored")) == 1
+
+    # The old version can be activated again, and is in force again.
+    clock.advance(60)
+    assert admin.post(f"/admin/policy/{first}/activate").status_code == 302
+    with app.app_context():
+        assert policies.policy().version == "first"
+    page = text_of(admin.client.get("/admin/policy"))
+    assert f"From the database: version #{first}, activated 2026-01-05 09:03 UTC" in page
+    assert re.search(rf'<tr id="version-{first}">.*?in force', page, re.S)
+    assert "In force</span> since 2026-01-05 09:03 UTC" in text_of(
+        admin.client.get(f"/admin/policy/{first}")
+    )
+    (activated,) = events(app, "policy.activated")[-1:]
+    assert activated.detail["previous"] == {
+        "source": "file",
+        "version": "default-2026-11",
+        "version_id": None,
+    }
+
+
+def test_without_a_file_going_back_puts_the_shipped_default_in_force(app, admin, people):
+    version_id = _upload(app, admin)
+    assert admin.post(f"/admin/policy/{version_id}/activate").status_code == 302
+    page = text_of(admin.client.get("/admin/policy"))
+    assert (
+        "No policy file is configured, so the default policy shipped with the gateway "
+        "(default-2026-11) applies again" in page
+    )
+    assert admin.post("/admin/policy/file").status_code == 302
+    page = text_of(admin.client.get("/admin/policy"))
+    assert "Back to the default policy shipped with the gateway" in page
+    assert "Policy in force: default-2026-11" in page
+    with app.app_context():
+        assert policies.policy().version == "default-2026-11"
+    (restored,) = events(app, "policy.file_restored")
+    assert (restored.detail["source"], restored.detail["previous"]["version"]) == (
+        "default",
+        "strict-1",
+    )
 
 
 # -- audit log ------------------------------------------------------------------------------

@@ -149,6 +149,15 @@ def test_invalid_policy_shows_problems_per_rule_then_a_valid_one_is_simulated_an
     with app.app_context():
         assert policies.policy().version == "strict-1"
 
+    # And back: the file policy (here the shipped default) is in force again.
+    assert "default policy shipped" in page.locator("#use-file").inner_text()
+    page.get_by_role("button", name="Use the policy file instead").click()
+    page.wait_for_url(f"{url}/admin/policy")
+    assert page.get_by_role("heading", name="Policy in force: default-2026-11").is_visible()
+    assert page.locator("#use-file").count() == 0
+    with app.app_context():
+        assert policies.policy().version == "default-2026-11"
+
 
 def test_a_token_is_shown_once_then_only_its_prefix(
     page: Any, live: tuple[str, Any, World], clock: FakeClock

@@ -92,6 +92,12 @@ MATRIX: dict[str, tuple[str, str, dict[str, int]]] = {
     "/admin/users/<int:user_id>/update": ("POST", "/admin/users/{owner}/update", ADMIN_POST),
     "/admin/users/<int:user_id>/active": ("POST", "/admin/users/{owner}/active", ADMIN_POST),
     "/admin/users/<int:user_id>/password": ("POST", "/admin/users/{owner}/password", ADMIN_POST),
+    # The owner is not locked: nothing to unlock, back to their page.
+    "/admin/users/<int:user_id>/unlock": (
+        "POST",
+        "/admin/users/{owner}/unlock",
+        ADMIN_POST | {"admin": 302},
+    ),
     "/admin/teams": ("GET", "/admin/teams", ADMIN_GET),
     "/admin/teams/create": ("POST", "/admin/teams/create", ADMIN_POST),
     "/admin/teams/<int:team_id>/leads": ("POST", "/admin/teams/0/leads", ADMIN_POST_404),
@@ -111,6 +117,8 @@ MATRIX: dict[str, tuple[str, str, dict[str, int]]] = {
         "/admin/policy/0/activate",
         ADMIN_POST_404,
     ),
+    # No version is active: the file (here the default) is in force already.
+    "/admin/policy/file": ("POST", "/admin/policy/file", ADMIN_POST | {"admin": 302}),
     "/admin/audit": ("GET", "/admin/audit", ADMIN_GET),
     # The matrix's attachment is a photo: only videos play (400), and a photo's view event
     # opens no playback (404). Video playback has its own tests.
