@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session
 
 from exposure import daily, rollups, roster
@@ -109,6 +109,9 @@ def differences(a: Any, b: Any, path: str = "") -> Iterator[str]:
     elif isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
         for key in a:
             yield from differences(a[key], b[key], f"{path}[{key!r}]")
+    elif hasattr(a, "__table__") and type(a) is type(b):  # a row: the same row, by key
+        if inspect(a).identity != inspect(b).identity:
+            yield f"{path}: {type(a).__name__} {inspect(a).identity} != {inspect(b).identity}"
     elif a != b:
         yield f"{path}: {a!r} != {b!r}"
 
