@@ -9,6 +9,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# Execution option for a transaction that only reads: on SQLite it then does not take the
+# database's write lock (BEGIN instead of BEGIN IMMEDIATE). A write in it would fail.
+READ_ONLY = "wellbeing_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -39,6 +42,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     def _on_begin(conn: Any) -> None:
         # Plain BEGIN lets two read-then-write transactions deadlock into SQLITE_BUSY;
         # taking the write lock up front makes them queue on the busy timeout instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection marked READ_ONLY (it never writes) reads a WAL snapshot without it.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

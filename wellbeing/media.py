@@ -10,6 +10,7 @@ from flask_login import current_user
 from exposure import attachments, breaks, ledger
 from exposure.accounts import Identity
 from exposure.models import Attachment, ExposureEvent
+from exposure.storage import READ_ONLY
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 from wellbeing.guard import refuse_if_restricted
@@ -20,11 +21,15 @@ bp = Blueprint("media", __name__, url_prefix="/media")
 
 
 @bp.before_request
-def _autocommit_reads() -> None:
-    # The safe view only reads; on PostgreSQL skip the BEGIN and ROLLBACK round trips.
-    # (Not on SQLite: its engine opens every transaction with BEGIN IMMEDIATE.)
-    if request.endpoint == "media.safe" and db.engine.dialect.name == "postgresql":
+def _read_only() -> None:
+    # The safe view only reads: on PostgreSQL skip the BEGIN and ROLLBACK round trips; on
+    # SQLite read a snapshot without taking the write lock that other requests queue on.
+    if request.endpoint != "media.safe":
+        return
+    if db.engine.dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        db.session.connection(execution_options={READ_ONLY: True})
 
 
 def _safe_view(token: str, attachment_id: int) -> tuple[Identity | None, breaks.SafeView]:

@@ -76,3 +76,27 @@ def test_break_is_read_live_between_two_safe_views(world, app, clock, client, au
         breaks.end_break(db.session, brk.id, clock.now(), by_user_id=uid, reason="test")
         db.session.commit()
     assert client.get(f"/media/{att}/safe").status_code == 200
+
+
+def test_safe_view_on_sqlite_does_not_queue_behind_a_writer(world, app, client, auth):
+    """On SQLite the safe view reads a snapshot (BEGIN, not BEGIN IMMEDIATE): it is served
+    while another connection holds the database's write lock, and sees only committed rows."""
+    import sqlite3
+
+    import pytest
+
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    world.user("ana", "associate")
+    att = world.attachment()
+    auth.login("ana")
+    path = app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0.1)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE attachment SET flag_state = 'unflagged'")
+        r = client.get(f"/media/{att}/safe")
+        assert r.status_code == 200 and r.mimetype == "image/jpeg"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
