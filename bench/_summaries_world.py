@@ -666,7 +666,8 @@ def table_sizes(url: str) -> dict[str, tuple[int, int]]:
                 "exposure_event",
                 "exposure_rollup",
                 "exposure_day",
-                "exposure_day_category",
+                "exposure_week",
+                "exposure_week_category",
             ):
                 rows = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
                 if engine.dialect.name == "postgresql":

@@ -1,6 +1,7 @@
-"""Daily exposure totals, per person and per person and category, with the policy's
-weights applied: what the wellbeing and lead pages read for whole days, so a week of
-thousands of people is a few thousand rows however dense the ledger is.
+"""Exposure totals per person and local day, and per person (and per person and category)
+and local week, with the policy's weights applied: what the wellbeing and lead pages read
+for whole days and weeks, so a week of thousands of people is a few thousand rows however
+dense the ledger is.
 
 The weights, the floor on short events and the day boundaries (the policy's time zone)
 are baked into these rows, so they are valid only for the policy terms they were built
@@ -46,9 +47,10 @@ from sqlalchemy.orm import Session
 from exposure import rollups
 from exposure.models import (
     ExposureDay,
-    ExposureDayCategory,
     ExposureEvent,
     ExposureRollup,
+    ExposureWeek,
+    ExposureWeekCategory,
     SummaryBasis,
 )
 
@@ -58,7 +60,8 @@ if TYPE_CHECKING:
 BASIS_ID = 1
 SETTLE = timedelta(seconds=30)  # longer than any worker keeps a policy cached
 RECENT_DAYS = 2  # days before today that writers may still add to (heartbeats of long views)
-CHUNK_DAYS = 7
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def _insert(session: Session) -> Any:
 
 _TYPES: dict[str, Any] = {
     "day": Date(),
+    "week": Date(),
     "user_id": Integer(),
     "category": String(),
     "events": Integer(),
@@ -125,14 +129,23 @@ _TYPES: dict[str, Any] = {
     "graphic_minutes": Float(),
 }
 _SUMMED = ("events", "reveals", "dose", "graphic_minutes")
+# What each summary table is keyed by, besides its totals.
+_KEYS: dict[Any, tuple[str, ...]] = {
+    ExposureDay: ("day", "user_id"),
+    ExposureWeek: ("week", "user_id"),
+    ExposureWeekCategory: ("week", "user_id", "category"),
+}
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
 
 
 @functools.cache
-def _bump_statement(dialect: str, per_category: bool) -> Any:
+def _bump_statement(dialect: str, table: Any) -> Any:
     """INSERT ... SELECT <values> WHERE the basis is the writer's ... ON CONFLICT add: built
     once per dialect and table (building it per call cost milliseconds per view)."""
-    table: Any = ExposureDayCategory if per_category else ExposureDay
-    names = [n for n in _TYPES if per_category or n != "category"]
+    names = [*_KEYS[table], *_SUMMED]
     same_basis = exists().where(
         SummaryBasis.id == BASIS_ID, SummaryBasis.fingerprint == bindparam("p_fingerprint")
     )
@@ -142,7 +155,7 @@ def _bump_statement(dialect: str, per_category: bool) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table).from_select(names, source)
     return statement.on_conflict_do_update(
-        index_elements=[k for k in ("day", "user_id", "category") if k in names],
+        index_elements=list(_KEYS[table]),
         set_={n: getattr(table, n) + getattr(statement.excluded, n) for n in _SUMMED},
     )
 
@@ -156,12 +169,15 @@ def bump(
     floored_before: float,
     floored_after: float,
 ) -> None:
-    """Add one event's change to its day rows, if the basis in the database is `basis`."""
+    """Add one event's change to its day and week rows, if the basis in the database is
+    `basis`."""
     graphic = is_graphic(event.category, event.level)
     weight = basis.weight(event.category, event.level, event.modality)
+    day = basis.day_of(event.started_at)
     params = {
         "p_fingerprint": basis.fingerprint,
-        "p_day": basis.day_of(event.started_at),
+        "p_day": day,
+        "p_week": monday_of(day),
         "p_user_id": event.user_id,
         "p_category": event.category,
         "p_events": events,
@@ -170,8 +186,8 @@ def bump(
         "p_graphic_minutes": floored_after / 60 - floored_before / 60 if graphic else 0.0,
     }
     connection = session.connection()  # Core: with a parameter dict the ORM would bulk-insert
-    for per_category in (False, True):
-        connection.execute(_bump_statement(connection.dialect.name, per_category), params)
+    for table in _KEYS:
+        connection.execute(_bump_statement(connection.dialect.name, table), params)
 
 
 # -- building from the ledger -----------------------------------------------------------------
@@ -187,44 +203,66 @@ def _weight_sql(basis: Basis) -> Any:
     return case((e.category == "clear", 0.0), else_=per_category * per_level * per_modality)
 
 
-def _build_day(session: Session, basis: Basis, day: date) -> None:
-    """Recompute one local day's rows from the raw ledger."""
+def _per_event(session: Session, basis: Basis) -> tuple[Any, ...]:
+    """Each event's count, reveal, dose and graphic minutes, as SQL."""
     e = ExposureEvent
-    session.execute(delete(ExposureDayCategory).where(ExposureDayCategory.day == day))
-    session.execute(delete(ExposureDay).where(ExposureDay.day == day))
     minutes = rollups.floored_seconds(session, e.duration_seconds, basis.floor_seconds) / 60.0
     graphic = (e.category != "clear") & (e.level >= 2)
-    per_event = select(
-        literal(day, Date()).label("day"),
-        e.user_id,
-        e.category,
+    return (
         func.count().label("events"),
         func.sum(case((graphic, 1), else_=0)).label("reveals"),
         func.sum(minutes * _weight_sql(basis)).label("dose"),
         func.sum(case((graphic, minutes), else_=0.0)).label("graphic_minutes"),
-    ).where(e.started_at >= basis.start_of(day), e.started_at < basis.start_of(day + timedelta(1)))
-    names = ["day", "user_id", "category", "events", "reveals", "dose", "graphic_minutes"]
-    session.execute(
-        _insert(session)(ExposureDayCategory).from_select(
-            names, per_event.group_by(e.user_id, e.category)
-        )
     )
-    c = ExposureDayCategory
-    session.execute(
-        _insert(session)(ExposureDay).from_select(
-            [n for n in names if n != "category"],
-            select(
-                c.day,
-                c.user_id,
-                func.sum(c.events),
-                func.sum(c.reveals),
-                func.sum(c.dose),
-                func.sum(c.graphic_minutes),
-            )
-            .where(c.day == day)
-            .group_by(c.day, c.user_id),
-        )
+
+
+def _build_day(session: Session, basis: Basis, day: date) -> None:
+    """Recompute one local day's rows from the raw ledger."""
+    e = ExposureEvent
+    session.execute(delete(ExposureDay).where(ExposureDay.day == day))
+    query = (
+        select(literal(day, Date()).label("day"), e.user_id, *_per_event(session, basis))
+        .where(e.started_at >= basis.start_of(day), e.started_at < basis.start_of(day + DAY))
+        .group_by(e.user_id)
     )
+    session.execute(
+        _insert(session)(ExposureDay).from_select([*_KEYS[ExposureDay], *_SUMMED], query)
+    )
+
+
+def _build_week(session: Session, basis: Basis, monday: date) -> None:
+    """Recompute one local week's rows (per category, then per person) from the raw ledger."""
+    e, c = ExposureEvent, ExposureWeekCategory
+    session.execute(delete(c).where(c.week == monday))
+    session.execute(delete(ExposureWeek).where(ExposureWeek.week == monday))
+    query = (
+        select(
+            literal(monday, Date()).label("week"),
+            e.user_id,
+            e.category,
+            *_per_event(session, basis),
+        )
+        .where(e.started_at >= basis.start_of(monday), e.started_at < basis.start_of(monday + WEEK))
+        .group_by(e.user_id, e.category)
+    )
+    session.execute(_insert(session)(c).from_select([*_KEYS[c], *_SUMMED], query))
+    per_person = (
+        select(c.week, c.user_id, *(func.sum(getattr(c, n)) for n in _SUMMED))
+        .where(c.week == monday)
+        .group_by(c.week, c.user_id)
+    )
+    session.execute(
+        _insert(session)(ExposureWeek).from_select([*_KEYS[ExposureWeek], *_SUMMED], per_person)
+    )
+
+
+def _build_span(session: Session, basis: Basis, first: date, last: date) -> None:
+    """Days [first, last) and the weeks starting on the Mondays among them."""
+    for offset in range((last - first).days):
+        day = first + timedelta(days=offset)
+        _build_day(session, basis, day)
+        if day.weekday() == 0:
+            _build_week(session, basis, day)
 
 
 def _build_hours(session: Session, floor: float, start: datetime, end: datetime) -> None:
@@ -265,10 +303,19 @@ def _build_hours(session: Session, floor: float, start: datetime, end: datetime)
 
 
 def _drop_days(session: Session, *, before: date | None = None, after: date | None = None) -> None:
-    """Delete the daily rows of days before `before` or after `after`."""
-    for table in (ExposureDayCategory, ExposureDay):
-        day = table.day
-        session.execute(delete(table).where(day < before if before is not None else day > after))
+    """Delete the rows of days before `before` (a Monday) or after `after`, and of their
+    weeks."""
+    for table, key in ((ExposureDay, ExposureDay.day), (ExposureWeek, ExposureWeek.week)):
+        if before is not None:
+            session.execute(delete(table).where(key < before))
+        if after is not None:
+            cut = after if table is ExposureDay else monday_of(after)
+            session.execute(delete(table).where(key > cut))
+    c = ExposureWeekCategory
+    if before is not None:
+        session.execute(delete(c).where(c.week < before))
+    if after is not None:
+        session.execute(delete(c).where(c.week > monday_of(after)))
 
 
 def _hold_off_writers(session: Session) -> None:
@@ -277,7 +324,7 @@ def _hold_off_writers(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text(
-                "LOCK TABLE exposure_rollup, exposure_day, exposure_day_category"
+                "LOCK TABLE exposure_rollup, exposure_day, exposure_week, exposure_week_category"
                 " IN SHARE ROW EXCLUSIVE MODE"
             )
         )
@@ -333,7 +380,7 @@ def maintain(
         return Step.PENDING
     _hold_off_writers(session)
     today = basis.day_of(now)
-    recent = today - timedelta(days=RECENT_DAYS)
+    recent = monday_of(today - timedelta(days=RECENT_DAYS))  # whole weeks from here
     if row.floor_seconds != basis.floor_seconds:
         row.rebuild_hours = True
     if row.rebuild_hours:
@@ -344,8 +391,7 @@ def maintain(
     latest = session.scalar(select(func.max(ExposureEvent.started_at)))
     last = max(today, basis.day_of(latest)) if latest is not None else today
     _drop_days(session, after=last)
-    for offset in range((last - recent).days + 1):
-        _build_day(session, basis, recent + timedelta(days=offset))
+    _build_span(session, basis, recent, last + DAY)  # `recent` is a Monday: whole weeks
     row.fingerprint = basis.fingerprint
     row.floor_seconds = basis.floor_seconds
     row.timezone = basis.timezone.key
@@ -367,7 +413,7 @@ def _continue(session: Session, basis: Basis, row: SummaryBasis) -> Step:
         row.complete, row.rebuild_hours = True, False
         session.flush()
         return Step.COMPLETE
-    first = max(earliest, before - timedelta(days=CHUNK_DAYS))
+    first = before - WEEK  # a whole week, so its weekly rows are whole too
     if row.rebuild_hours:
         _build_hours(
             session,
@@ -375,13 +421,12 @@ def _continue(session: Session, basis: Basis, row: SummaryBasis) -> Step:
             rollups.hour_of(basis.start_of(first)),
             rollups.hour_of(basis.start_of(before)),
         )
-        if first == earliest:  # and everything before the first day's first hour
+        if first <= earliest:  # and everything before the first day's first hour
             start = datetime(1970, 1, 1, tzinfo=UTC)
             _build_hours(
                 session, basis.floor_seconds, start, rollups.hour_of(basis.start_of(first))
             )
-    for offset in range((before - first).days):
-        _build_day(session, basis, first + timedelta(days=offset))
+    _build_span(session, basis, first, before)
     row.rebuilt_before = first
     session.flush()
     return Step.PROGRESS

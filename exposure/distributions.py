@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy import Select, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from exposure import daily, summaries
-from exposure.models import ExposureDay, ExposureDayCategory, User, UserRole
+from exposure.models import ExposureWeek, ExposureWeekCategory, User, UserRole
 from exposure.policy import Policy
 from exposure.summaries import Distribution, Totals
 
 QUANTILES = (50, 90)
+Caps = tuple[float | None, float | None]  # graphic minutes, dose
 
 
 def scope(team_id: int | None) -> Select[Any]:
@@ -63,7 +64,7 @@ def _ranked(
     session: Session,
     values: Any,
     population: int | None,
-    caps: tuple[float | None, float | None],
+    caps: Caps,
 ) -> dict[Hashable, Spread]:
     """`values` has one row per person and group: columns grp, g (graphic minutes), d
     (dose) and r (reveals). `population` is each group's head count (missing people count
@@ -118,20 +119,34 @@ def _spread(people: int, present: int, at: dict[int, float], over_cap: int) -> D
     )
 
 
-def _days_valid(
+def _weeks_valid(
     session: Session, policy: Policy, windows: Sequence[tuple[datetime, datetime]]
-) -> list[tuple[date, date]] | None:
-    """The windows as local days, if all are whole days and the daily tables are valid."""
+) -> list[date] | None:
+    """The windows' Mondays, if each is exactly one local week (Monday to Sunday) and the
+    weekly tables are valid for the policy."""
     if daily.source_for(session, policy) is not daily.Source.DAYS:
         return None
     basis = daily.Basis.of(policy)
-    days = []
+    mondays = []
     for start, end in windows:
-        found = daily.whole_days(basis, start, end)
-        if found is None or basis.start_of(found[0]) != start or basis.start_of(found[1]) != end:
+        monday = basis.day_of(start)
+        if monday.weekday() != 0 or basis.start_of(monday) != start:
             return None
-        days.append(found)
-    return days
+        if basis.start_of(monday + timedelta(days=7)) != end:
+            return None
+        mondays.append(monday)
+    return mondays
+
+
+def _in_python(
+    session: Session, policy: Policy, ids: list[int], start: datetime, end: datetime, caps: Caps
+) -> Spread:
+    found = summaries.totals(session, policy, start, end, user_ids=ids)
+    totals = [found.get(i, Totals()) for i in ids]
+    return Spread(
+        summaries.distribution([t.graphic_minutes for t in totals], caps[0]),
+        summaries.distribution([t.dose for t in totals], caps[1]),
+    )
 
 
 def weekly(
@@ -139,52 +154,32 @@ def weekly(
     policy: Policy,
     windows: Sequence[tuple[datetime, datetime]],
     team_id: int | None,
-    caps: tuple[float | None, float | None],
+    caps: Caps,
 ) -> list[Spread]:
-    """For each window: the spread of everyone's totals in it (people in scope with no
-    exposure count as zero). `caps` are (graphic minutes, dose)."""
+    """For each window (a local week): the spread of everyone's totals in it (people in
+    scope with no exposure count as zero). `caps` are (graphic minutes, dose)."""
     people = scope(team_id)
-    days = _days_valid(session, policy, windows)
-    if days is None:
+    mondays = _weeks_valid(session, policy, windows)
+    if mondays is None:
         ids = list(session.scalars(people))
-        out = []
-        for start, end in windows:
-            found = summaries.totals(session, policy, start, end, user_ids=ids)
-            totals = [found.get(i, Totals()) for i in ids]
-            out.append(
-                Spread(
-                    summaries.distribution([t.graphic_minutes for t in totals], caps[0]),
-                    summaries.distribution([t.dose for t in totals], caps[1]),
-                )
-            )
-        return out
+        return [_in_python(session, policy, ids, start, end, caps) for start, end in windows]
     n = session.scalar(select(func.count()).select_from(people.subquery())) or 0
-    d = ExposureDay
-    week = case(
-        *((and_(d.day >= first, d.day < last), k) for k, (first, last) in enumerate(days)),
-        else_=-1,
-    )
+    w = ExposureWeek
     values = (
         select(
-            week.label("grp"),
-            func.sum(d.graphic_minutes).label("g"),
-            func.sum(d.dose).label("d"),
-            func.sum(d.reveals).label("r"),
+            w.week.label("grp"),
+            w.graphic_minutes.label("g"),
+            w.dose.label("d"),
+            w.reveals.label("r"),
         )
-        .where(
-            d.day >= min(a for a, _ in days),
-            d.day < max(b for _, b in days),
-            or_(*(and_(d.day >= a, d.day < b) for a, b in days)),
-            d.user_id.in_(people),
-        )
-        .group_by(week, d.user_id)
+        .where(w.week.in_(mondays), w.user_id.in_(people))
         .subquery()
     )
     spreads = _ranked(session, values, n, caps)
     nobody = Spread(
         summaries.distribution([0.0] * n, caps[0]), summaries.distribution([0.0] * n, caps[1])
     )
-    return [spreads.get(k, nobody) for k in range(len(days))]
+    return [spreads.get(monday, nobody) for monday in mondays]
 
 
 def by_category(
@@ -193,12 +188,12 @@ def by_category(
     start: datetime,
     end: datetime,
     team_id: int | None,
-    caps: tuple[float | None, float | None],
+    caps: Caps,
 ) -> dict[str, Spread]:
     """Per category: the spread of the totals of the people in scope who saw it."""
     people = scope(team_id)
-    days = _days_valid(session, policy, [(start, end)])
-    if days is None:
+    mondays = _weeks_valid(session, policy, [(start, end)])
+    if mondays is None:
         ids = list(session.scalars(people))
         found = summaries.totals_by_category(session, policy, start, end, user_ids=ids)
         out = {}
@@ -211,17 +206,15 @@ def by_category(
                     sum(t.reveals for t in seen),
                 )
         return out
-    (first, last), c = days[0], ExposureDayCategory
+    c = ExposureWeekCategory
     values = (
         select(
             c.category.label("grp"),
-            func.sum(c.graphic_minutes).label("g"),
-            func.sum(c.dose).label("d"),
-            func.sum(c.reveals).label("r"),
+            c.graphic_minutes.label("g"),
+            c.dose.label("d"),
+            c.reveals.label("r"),
         )
-        .where(c.day >= first, c.day < last, c.user_id.in_(people))
-        .group_by(c.category, c.user_id)
-        .having(func.sum(c.events) > 0)
+        .where(c.week == mondays[0], c.user_id.in_(people), c.events > 0)
         .subquery()
     )
     return {str(name): spread for name, spread in _ranked(session, values, None, caps).items()}

@@ -201,12 +201,27 @@ class ExposureDay(Base):
     graphic_minutes: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class ExposureDayCategory(Base):
-    """The same as `ExposureDay`, split by category."""
+class ExposureWeek(Base):
+    """Per person and local week (Monday to Sunday in the policy's time zone; `week` is the
+    Monday): the same totals as `ExposureDay`, so an 8-week trend reads one row per person
+    and week."""
 
-    __tablename__ = "exposure_day_category"
+    __tablename__ = "exposure_week"
 
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    reveals: Mapped[int] = mapped_column(Integer, default=0)
+    dose: Mapped[float] = mapped_column(Float, default=0.0)
+    graphic_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ExposureWeekCategory(Base):
+    """The same as `ExposureWeek`, split by category."""
+
+    __tablename__ = "exposure_week_category"
+
+    week: Mapped[date] = mapped_column(Date, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
     category: Mapped[str] = mapped_column(String(32), primary_key=True)
     events: Mapped[int] = mapped_column(Integer, default=0)

@@ -14,8 +14,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from exposure import daily
-from exposure.models import ExposureDay, ExposureDayCategory, ExposureEvent, ExposureRollup, User
+from exposure import daily, rollups
+from exposure.models import (
+    ExposureDay,
+    ExposureEvent,
+    ExposureRollup,
+    ExposureWeek,
+    ExposureWeekCategory,
+    User,
+)
 from exposure.policy import Policy
 from exposure.rollups import floored_seconds
 
@@ -126,45 +133,45 @@ def _from_ledger(
     )
 
 
-def _from_days(
+def _from_table(
     session: Session,
+    table: Any,
+    key: Any,
     first: date,
     last: date,
     user_ids: Iterable[int] | None,
     categories: Iterable[str] | None,
     by_category: bool,
 ) -> dict[Any, Totals]:
-    """Keyed by person, or by (person, category) when `by_category`."""
-    if by_category or categories is not None:
-        t: Any = ExposureDayCategory
-        keys: tuple[Any, ...] = (t.user_id, t.category)
-    else:  # a person's day totals are one row: a week of everyone is a few thousand rows
-        t = ExposureDay
-        keys = (t.user_id,)
+    """Sums over rows with `key` (a day or week column) in [first, last), keyed by person,
+    or by (person, category) when `by_category` (category tables only)."""
+    keys: tuple[Any, ...] = (table.user_id, table.category) if by_category else (table.user_id,)
     query = (
         select(
             *keys,
-            func.sum(t.dose),
-            func.sum(t.graphic_minutes),
-            func.sum(t.reveals),
-            func.sum(t.events),
+            func.sum(table.dose),
+            func.sum(table.graphic_minutes),
+            func.sum(table.reveals),
+            func.sum(table.events),
         )
-        .where(t.day >= first, t.day < last)
+        .where(key >= first, key < last)
         .group_by(*keys)
     )
     if user_ids is not None:
-        query = query.where(t.user_id.in_(list(user_ids)))
+        query = query.where(table.user_id.in_(list(user_ids)))
     if categories is not None:
-        query = query.where(t.category.in_(list(categories)))
+        query = query.where(table.category.in_(list(categories)))
     rows: list[Any] = list(session.connection().execute(query).all())
     if by_category:
         return {(u, c): Totals(d, g, r, e) for u, c, d, g, r, e in rows}
-    if len(keys) == 1:
-        return {u: Totals(d, g, r, e) for u, d, g, r, e in rows}
-    found: dict[Any, Totals] = {}
-    for u, _c, d, g, r, e in rows:
-        _merge(found, {u: Totals(d, g, r, e)})
-    return found
+    return {u: Totals(d, g, r, e) for u, d, g, r, e in rows}
+
+
+def _whole_weeks(first: date, last: date) -> tuple[date, date] | None:
+    """The local weeks (Monday to Sunday) wholly inside the days [first, last)."""
+    start = daily.monday_of(first + timedelta(days=6))
+    end = daily.monday_of(last)
+    return (start, end) if start < end else None
 
 
 def _merge(into: dict[Any, Totals], more: dict[Any, Totals]) -> dict[Any, Totals]:
@@ -200,11 +207,35 @@ def _collect(
     days = daily.whole_days(basis, start, end) if source is daily.Source.DAYS else None
     if days is None:
         return finer(_from_hours(session, policy, start, end, ids, cats))
-    found = _from_days(session, *days, ids, cats, by_category)
-    edges = (start, basis.start_of(days[0])), (basis.start_of(days[1]), end)
-    for edge_start, edge_end in edges:
-        _merge(found, finer(_from_hours(session, policy, edge_start, edge_end, ids, cats)))
-    return found
+    weeks = _whole_weeks(*days)
+
+    def rest(a: datetime, b: datetime) -> dict[Any, Totals]:
+        """Hours outside the day and week tables; the raw ledger if they split an hour."""
+        if a >= b:
+            return {}
+        if a == rollups.hour_of(a) and b == rollups.hour_of(b):
+            return finer(_from_hours(session, policy, a, b, ids, cats))
+        return finer(_from_ledger(session, policy, a, b, ids, cats))
+
+    if by_category or cats is not None:  # categories are kept per week only
+        if weeks is None:
+            return rest(start, end)
+        found = _from_table(
+            session, ExposureWeekCategory, ExposureWeekCategory.week, *weeks, ids, cats, by_category
+        )
+        _merge(found, rest(start, basis.start_of(weeks[0])))
+        return _merge(found, rest(basis.start_of(weeks[1]), end))
+    d = ExposureDay
+    if weeks is None:
+        found = _from_table(session, d, d.day, *days, ids, None, False)
+    else:
+        w = ExposureWeek
+        found = _from_table(session, w, w.week, *weeks, ids, None, False)
+        for a, b in ((days[0], weeks[0]), (weeks[1], days[1])):
+            if a < b:
+                _merge(found, _from_table(session, d, d.day, a, b, ids, None, False))
+    _merge(found, rest(start, basis.start_of(days[0])))
+    return _merge(found, rest(basis.start_of(days[1]), end))
 
 
 def _per_person(parts: dict[tuple[int, str], Totals]) -> dict[int, Totals]:

@@ -1,4 +1,4 @@
-"""daily exposure summaries and their basis
+"""daily and weekly exposure summaries and their basis
 
 Revision ID: 0007
 Revises: 0006
@@ -41,18 +41,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("day", "user_id", name=op.f("pk_exposure_day")),
     )
     op.create_table(
-        "exposure_day_category",
-        sa.Column("day", sa.Date(), nullable=False),
+        "exposure_week",
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        *_totals(),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["user_account.id"], name=op.f("fk_exposure_week_user_id_user_account")
+        ),
+        sa.PrimaryKeyConstraint("week", "user_id", name=op.f("pk_exposure_week")),
+    )
+    op.create_table(
+        "exposure_week_category",
+        sa.Column("week", sa.Date(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("category", sa.String(length=32), nullable=False),
         *_totals(),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["user_account.id"],
-            name=op.f("fk_exposure_day_category_user_id_user_account"),
+            name=op.f("fk_exposure_week_category_user_id_user_account"),
         ),
         sa.PrimaryKeyConstraint(
-            "day", "user_id", "category", name=op.f("pk_exposure_day_category")
+            "week", "user_id", "category", name=op.f("pk_exposure_week_category")
         ),
     )
     op.create_table(
@@ -77,7 +87,8 @@ def downgrade() -> None:
     with op.batch_alter_table("policy_version", schema=None) as batch_op:
         batch_op.drop_column("deactivated_at")
     op.drop_table("summary_basis")
-    op.drop_table("exposure_day_category")
+    op.drop_table("exposure_week_category")
+    op.drop_table("exposure_week")
     op.drop_table("exposure_day")
     with op.batch_alter_table("exposure_event", schema=None) as batch_op:
         batch_op.drop_index("ix_exposure_event_started_at")

@@ -26,9 +26,10 @@ from exposure.categories import CATEGORIES, primary_category
 from exposure.models import (
     Attachment,
     ExposureDay,
-    ExposureDayCategory,
     ExposureEvent,
     ExposureRollup,
+    ExposureWeek,
+    ExposureWeekCategory,
     User,
     UserRole,
 )
@@ -226,16 +227,23 @@ def day_rows(session: Session) -> list[tuple[Any, ...]]:
     days = session.execute(
         select(ExposureDay.day, ExposureDay.user_id, ExposureDay.events, ExposureDay.dose)
     ).all()
+    weeks = session.execute(
+        select(ExposureWeek.week, ExposureWeek.user_id, ExposureWeek.events, ExposureWeek.dose)
+    ).all()
     cats = session.execute(
         select(
-            ExposureDayCategory.day,
-            ExposureDayCategory.user_id,
-            ExposureDayCategory.category,
-            ExposureDayCategory.events,
-            ExposureDayCategory.dose,
+            ExposureWeekCategory.week,
+            ExposureWeekCategory.user_id,
+            ExposureWeekCategory.category,
+            ExposureWeekCategory.events,
+            ExposureWeekCategory.dose,
         )
     ).all()
-    return sorted(tuple(r) for r in days) + sorted(tuple(r) for r in cats)
+    return [
+        *sorted(tuple(r) for r in days),
+        *sorted(tuple(r) for r in weeks),
+        *sorted(tuple(r) for r in cats),
+    ]
 
 
 def total_events(found: dict[int, summaries.Totals]) -> int:
@@ -722,6 +730,7 @@ def test_writers_during_a_switch_to_a_new_policy_lose_and_double_nothing(
             committed.append(t)
             if len(committed) >= 10:
                 going.set()
+            time.sleep(0.01)  # as between requests: SQLite's lock is not handed out fairly
 
     def switch() -> None:
         started.wait()
