@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, or_, select
+from sqlalchemy import Date, Float, Select, and_, case, func, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from exposure import daily, summaries
@@ -110,6 +111,37 @@ def _ranked(
     return out
 
 
+def _ranked_by_aggregates(session: Session, values: Any, caps: Caps) -> dict[Hashable, Spread]:
+    """The same as `_ranked` with every person present (no missing zeros), on PostgreSQL:
+    its `percentile_cont` interpolates like `summaries.percentile`, sorting each group
+    once per metric, which is cheaper than ranking every row with window functions."""
+    c = values.c
+    fractions = literal([q / 100 for q in QUANTILES], ARRAY(Float()))
+
+    def over(col: Any, cap: float | None) -> Any:
+        return func.count().filter(col >= cap) if cap is not None else literal(0)
+
+    rows = session.execute(
+        select(
+            c.grp,
+            func.count(),
+            func.percentile_cont(fractions).within_group(c.g),
+            func.percentile_cont(fractions).within_group(c.d),
+            over(c.g, caps[0]),
+            over(c.d, caps[1]),
+            func.sum(c.r),
+        ).group_by(c.grp)
+    ).all()
+
+    def spread(people: int, at: Sequence[float], over_cap: int) -> Distribution:
+        return Distribution(people, round(at[0], 2), round(at[1], 2), int(over_cap))
+
+    return {
+        grp: Spread(spread(m, g, g_over), spread(m, d, d_over), int(r or 0))
+        for grp, m, g, d, g_over, d_over, r in rows
+    }
+
+
 def _spread(people: int, present: int, at: dict[int, float], over_cap: int) -> Distribution:
     return Distribution(
         people=people,
@@ -165,6 +197,26 @@ def weekly(
         return [_in_python(session, policy, ids, start, end, caps) for start, end in windows]
     n = session.scalar(select(func.count()).select_from(people.subquery())) or 0
     w = ExposureWeek
+    nobody = Spread(
+        summaries.distribution([0.0] * n, caps[0]), summaries.distribution([0.0] * n, caps[1])
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Every person in every week, with zeros for the weeks they saw nothing.
+        who = people.subquery()
+        weeks = select(func.unnest(literal(mondays, ARRAY(Date()))).label("week")).subquery()
+        filled = (
+            select(
+                weeks.c.week.label("grp"),
+                func.coalesce(w.graphic_minutes, 0.0).label("g"),
+                func.coalesce(w.dose, 0.0).label("d"),
+                func.coalesce(w.reveals, 0).label("r"),
+            )
+            .select_from(who.join(weeks, true()))
+            .outerjoin(w, and_(w.user_id == who.c.id, w.week == weeks.c.week))
+            .subquery()
+        )
+        found = _ranked_by_aggregates(session, filled, caps)
+        return [found.get(monday, nobody) for monday in mondays]
     values = (
         select(
             w.week.label("grp"),
@@ -176,9 +228,6 @@ def weekly(
         .subquery()
     )
     spreads = _ranked(session, values, n, caps)
-    nobody = Spread(
-        summaries.distribution([0.0] * n, caps[0]), summaries.distribution([0.0] * n, caps[1])
-    )
     return [spreads.get(monday, nobody) for monday in mondays]
 
 
@@ -217,4 +266,8 @@ def by_category(
         .where(c.week == mondays[0], c.user_id.in_(people), c.events > 0)
         .subquery()
     )
-    return {str(name): spread for name, spread in _ranked(session, values, None, caps).items()}
+    if session.get_bind().dialect.name == "postgresql":
+        spreads = _ranked_by_aggregates(session, values, caps)
+    else:
+        spreads = _ranked(session, values, None, caps)
+    return {str(name): spread for name, spread in spreads.items()}
