@@ -201,11 +201,14 @@ def _collect(
     def finer(found: dict[tuple[int, str], Totals]) -> dict[Any, Totals]:
         return found if by_category else _per_person(found)
 
-    if source is daily.Source.LEDGER:
+    on_the_hour = start == rollups.hour_of(start) and end == rollups.hour_of(end)
+    if source is daily.Source.LEDGER or (source is daily.Source.HOURS and not on_the_hour):
         return finer(_from_ledger(session, policy, start, end, ids, cats))
     basis = daily.Basis.of(policy)
     days = daily.whole_days(basis, start, end) if source is daily.Source.DAYS else None
     if days is None:
+        if not on_the_hour:  # the hourly rollups cannot split an hour
+            return finer(_from_ledger(session, policy, start, end, ids, cats))
         return finer(_from_hours(session, policy, start, end, ids, cats))
     weeks = _whole_weeks(*days)
 

@@ -101,3 +101,18 @@ def test_a_week_nobody_worked_is_all_zeros(build, session):
     empty = (MONDAY + timedelta(weeks=5), MONDAY + timedelta(weeks=6))
     found = distributions.weekly(session, pol, [empty], None, (1.0, 1.0))[0]
     assert found.dose == Distribution(people=9, median=0.0, p90=0.0, over_cap=0)
+
+
+def test_a_window_off_the_hour_is_answered_from_the_ledger(build, session):
+    """The hourly rollups cannot split an hour: a window from 09:30 is read from the raw
+    ledger, whatever summaries are built."""
+    pol = policy()
+    person = build.person("Ana")
+    build.event(person, MONDAY + timedelta(hours=9, minutes=10), minutes=5.0)
+    build.event(person, MONDAY + timedelta(hours=9, minutes=40), minutes=5.0)
+    start, end = MONDAY + timedelta(hours=9, minutes=30), MONDAY + timedelta(hours=12)
+    before = summaries.totals(session, pol, start, end)[person.id]
+    daily.rebuild(session, pol, MONDAY + timedelta(days=1))
+    after = summaries.totals(session, pol, start, end)[person.id]
+    assert before.events == after.events == 1
+    assert abs(after.graphic_minutes - 5.0) < 1e-9
