@@ -151,6 +151,16 @@ def _spread(people: int, present: int, at: dict[int, float], over_cap: int) -> D
     )
 
 
+def _values(table: Any, group: Any) -> Select[Any]:
+    """One row per person and group, in the columns the rankers read."""
+    return select(
+        group.label("grp"),
+        table.graphic_minutes.label("g"),
+        table.dose.label("d"),
+        table.reveals.label("r"),
+    )
+
+
 def _weeks_valid(
     session: Session, policy: Policy, windows: Sequence[tuple[datetime, datetime]]
 ) -> list[date] | None:
@@ -217,16 +227,7 @@ def weekly(
         )
         found = _ranked_by_aggregates(session, filled, caps)
         return [found.get(monday, nobody) for monday in mondays]
-    values = (
-        select(
-            w.week.label("grp"),
-            w.graphic_minutes.label("g"),
-            w.dose.label("d"),
-            w.reveals.label("r"),
-        )
-        .where(w.week.in_(mondays), w.user_id.in_(people))
-        .subquery()
-    )
+    values = _values(w, w.week).where(w.week.in_(mondays), w.user_id.in_(people)).subquery()
     spreads = _ranked(session, values, n, caps)
     return [spreads.get(monday, nobody) for monday in mondays]
 
@@ -257,12 +258,7 @@ def by_category(
         return out
     c = ExposureWeekCategory
     values = (
-        select(
-            c.category.label("grp"),
-            c.graphic_minutes.label("g"),
-            c.dose.label("d"),
-            c.reveals.label("r"),
-        )
+        _values(c, c.category)
         .where(c.week == mondays[0], c.user_id.in_(people), c.events > 0)
         .subquery()
     )

@@ -66,6 +66,17 @@ def _add(
         total.reveals += events
 
 
+def _only(
+    query: Any, table: Any, user_ids: Iterable[int] | None, categories: Iterable[str] | None
+) -> Any:
+    """The query narrowed to these people and categories (None: all)."""
+    if user_ids is not None:
+        query = query.where(table.user_id.in_(list(user_ids)))
+    if categories is not None:
+        query = query.where(table.category.in_(list(categories)))
+    return query
+
+
 def _grouped(
     session: Session,
     policy: Policy,
@@ -81,10 +92,7 @@ def _grouped(
     """Per person and category, weighting each (category, level, modality) group."""
     keys = (table.user_id, table.category, table.level, table.modality)
     query = select(*keys, events, seconds).where(when >= start, when < end).group_by(*keys)
-    if user_ids is not None:
-        query = query.where(table.user_id.in_(list(user_ids)))
-    if categories is not None:
-        query = query.where(table.category.in_(list(categories)))
+    query = _only(query, table, user_ids, categories)
     result: dict[tuple[int, str], Totals] = defaultdict(Totals)
     for user_id, category, level, modality, count, total in (
         session.connection().execute(query).all()
@@ -157,10 +165,7 @@ def _from_table(
         .where(key >= first, key < last)
         .group_by(*keys)
     )
-    if user_ids is not None:
-        query = query.where(table.user_id.in_(list(user_ids)))
-    if categories is not None:
-        query = query.where(table.category.in_(list(categories)))
+    query = _only(query, table, user_ids, categories)
     rows: list[Any] = list(session.connection().execute(query).all())
     if by_category:
         return {(u, c): Totals(d, g, r, e) for u, c, d, g, r, e in rows}
