@@ -160,11 +160,14 @@ def measure_in_database(
     policy: Policy,
     now: datetime,
 ) -> Measurement:
-    """The same answer as `measure`, with the window summed by the database, so the cost
-    does not grow with the person's history. `recent` are the events since `recent_since`."""
+    """The same answer as `measure`, with windows longer than `recent` summed by the
+    database, so the cost does not grow with the person's history. `recent` are the
+    events since `recent_since`, which already cover the shorter windows."""
     if rule.metric == "continuous_minutes":
         return _continuous([e for e in recent if _matches(rule, e)], breaks_ended, policy, now)
     start, key = _window(rule.window, rule, recent, policy, now)
+    if start >= recent_since(policy, now):  # the recent events cover it: no query needed
+        return measure(rule, recent, breaks_ended, policy, now)
     floor = policy.min_event_seconds
     longest = floored_seconds(session, ExposureEvent.duration_seconds, floor)
     query = (
