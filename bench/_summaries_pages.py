@@ -225,8 +225,8 @@ def build_daily(engine: Engine, policy: Policy, now: datetime) -> tuple[float, i
 
 
 def rebuild_agrees(engine: Engine, policy: Policy, since: datetime) -> tuple[int, int, float]:
-    """The bench built the rollups with one GROUP BY; `exposure.rollups.rebuild` (the app's
-    own path, one upsert per event) must give the same rows. Rebuilds the hours since
+    """The bench built the rollups with its own GROUP BY; `exposure.rollups.rebuild` (what
+    the app runs after a floor change) must give the same rows. Rebuilds the hours since
     `since` in a transaction that is rolled back. Returns (rows, rows differing, max diff)."""
     columns = (
         ExposureRollup.user_id,
@@ -240,7 +240,9 @@ def rebuild_agrees(engine: Engine, policy: Policy, since: datetime) -> tuple[int
     query = select(*columns).where(ExposureRollup.hour_start >= rollups.hour_of(since))
     with Session(engine) as session:
         before = {tuple(r[:5]): (r[5], r[6]) for r in session.execute(query)}
-        rollups.rebuild(session, policy.min_event_seconds, since=since)
+        rollups.rebuild(
+            session, policy.min_event_seconds, rollups.hour_of(since), since + timedelta(days=1)
+        )
         after = {tuple(r[:5]): (r[5], r[6]) for r in session.execute(query)}
         session.rollback()
     differ, max_diff = 0, 0.0

@@ -48,7 +48,6 @@ from exposure import rollups
 from exposure.models import (
     ExposureDay,
     ExposureEvent,
-    ExposureRollup,
     ExposureWeek,
     ExposureWeekCategory,
     SummaryBasis,
@@ -265,43 +264,6 @@ def _build_span(session: Session, basis: Basis, first: date, last: date) -> None
             _build_week(session, basis, day)
 
 
-def _build_hours(session: Session, floor: float, start: datetime, end: datetime) -> None:
-    """Recompute the hourly rollups of hours starting in [start, end) from the raw ledger."""
-    e = ExposureEvent
-    session.execute(
-        delete(ExposureRollup).where(
-            ExposureRollup.hour_start >= start, ExposureRollup.hour_start < end
-        )
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        hour: Any = func.date_trunc("hour", e.started_at)
-    else:  # the text UTCDateTime stores on SQLite, truncated to the hour
-        hour = func.strftime("%Y-%m-%d %H:00:00.000000", e.started_at)
-    keys = (e.user_id, hour, e.category, e.level, e.modality)
-    session.execute(
-        _insert(session)(ExposureRollup).from_select(
-            [
-                "user_id",
-                "hour_start",
-                "category",
-                "level",
-                "modality",
-                "events",
-                "seconds",
-                "floored_seconds",
-            ],
-            select(
-                *keys,
-                func.count(),
-                func.sum(e.duration_seconds),
-                func.sum(rollups.floored_seconds(session, e.duration_seconds, floor)),
-            )
-            .where(e.started_at >= start, e.started_at < end)
-            .group_by(*keys),
-        )
-    )
-
-
 def _drop_days(session: Session, *, before: date | None = None, after: date | None = None) -> None:
     """Delete the rows of days before `before` (a Monday) or after `after`, and of their
     weeks."""
@@ -385,7 +347,7 @@ def maintain(
         row.rebuild_hours = True
     if row.rebuild_hours:
         start = rollups.hour_of(basis.start_of(recent))
-        _build_hours(session, basis.floor_seconds, start, now + timedelta(days=1))
+        rollups.rebuild(session, basis.floor_seconds, start, now + timedelta(days=1))
     # Up to the ledger's last day (a clock ahead, or a zone behind the old one, may have
     # put rows after today), and no rows beyond it.
     latest = session.scalar(select(func.max(ExposureEvent.started_at)))
@@ -415,7 +377,7 @@ def _continue(session: Session, basis: Basis, row: SummaryBasis) -> Step:
         return Step.COMPLETE
     first = before - WEEK  # a whole week, so its weekly rows are whole too
     if row.rebuild_hours:
-        _build_hours(
+        rollups.rebuild(
             session,
             basis.floor_seconds,
             rollups.hour_of(basis.start_of(first)),
@@ -423,7 +385,7 @@ def _continue(session: Session, basis: Basis, row: SummaryBasis) -> Step:
         )
         if first <= earliest:  # and everything before the first day's first hour
             start = datetime(1970, 1, 1, tzinfo=UTC)
-            _build_hours(
+            rollups.rebuild(
                 session, basis.floor_seconds, start, rollups.hour_of(basis.start_of(first))
             )
     _build_span(session, basis, first, before)
@@ -482,15 +444,12 @@ def source_for(session: Session, policy: Policy) -> Source:
 
 def whole_days(basis: Basis, start: datetime, end: datetime) -> tuple[date, date] | None:
     """The local days that lie wholly inside [start, end): (first, after last), or None.
-    None too when the rest of the window would split an hour at a midnight that is not on
-    the hour (a zone half an hour off UTC): the hourly rollups cannot answer that part."""
+    (The rest of the window may split an hour, e.g. at a midnight half an hour off UTC:
+    `summaries` reads such parts from the raw ledger.)"""
     first = basis.day_of(start)
     if basis.start_of(first) < start:
         first += timedelta(days=1)
     last = basis.day_of(end)
     if first >= last:
         return None
-    for midnight, edge in ((basis.start_of(first), start), (basis.start_of(last), end)):
-        if midnight != edge and midnight != rollups.hour_of(midnight):
-            return None
     return first, last

@@ -96,18 +96,31 @@ def add_duration(
     )
 
 
-def rebuild(session: Session, floor: float, since: datetime | None = None) -> int:
-    """Recompute rollups from the raw ledger (after a change of min_event_seconds)."""
-    query = select(ExposureEvent)
-    wipe = delete(ExposureRollup)
-    if since is not None:
-        since = hour_of(since)
-        query = query.where(ExposureEvent.started_at >= since)
-        wipe = wipe.where(ExposureRollup.hour_start >= since)
-    session.execute(wipe)
-    count = 0
-    for event in session.scalars(query.execution_options(yield_per=5000)):
-        add_event(session, event, floor)
-        count += 1
-    session.flush()
-    return count
+def rebuild(session: Session, floor: float, start: datetime, end: datetime) -> None:
+    """Recompute the rollups of the hours starting in [start, end) from the raw ledger, in
+    one statement (after a change of min_event_seconds)."""
+    e = ExposureEvent
+    session.execute(
+        delete(ExposureRollup).where(
+            ExposureRollup.hour_start >= start, ExposureRollup.hour_start < end
+        )
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        hour: Any = func.date_trunc("hour", e.started_at, "UTC")  # whatever the session zone
+    else:  # the text UTCDateTime stores on SQLite, truncated to the hour
+        hour = func.strftime("%Y-%m-%d %H:00:00.000000", e.started_at)
+    keys = (e.user_id, hour, e.category, e.level, e.modality)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(ExposureRollup).from_select(
+            [*_KEYS, *_SUMMED],
+            select(
+                *keys,
+                func.count(),
+                func.sum(e.duration_seconds),
+                func.sum(floored_seconds(session, e.duration_seconds, floor)),
+            )
+            .where(e.started_at >= start, e.started_at < end)
+            .group_by(*keys),
+        )
+    )

@@ -120,10 +120,6 @@ def statuses(
     ]
 
 
-def member_status(session: Session, policy: Policy, person: User, now: datetime) -> MemberStatus:
-    return statuses(session, policy, [person], now)[0]
-
-
 def team_roster(
     session: Session, policy: Policy, team_id: int, now: datetime
 ) -> list[MemberStatus]:

@@ -275,16 +275,18 @@ def test_whole_days_are_the_local_days_inside_the_window() -> None:
     assert daily.whole_days(ny, *(t + timedelta(hours=1) for t in short_day)) is None
     a_day_later = (datetime(2026, 3, 8, 6, tzinfo=UTC), datetime(2026, 3, 9, 6, tzinfo=UTC))
     assert daily.whole_days(ny, *a_day_later) is None  # 24 hours, but no whole local day
-    # Kolkata's days start at 18:30 UTC: whole days are read from the daily tables only
-    # when the rest of the window does not split an hour.
+    # Kolkata's days start at 18:30 UTC; the rest of a window then splits an hour, which
+    # summaries read from the raw ledger (tested with data below).
     india = daily.Basis.of(make_policy(timezone="Asia/Kolkata"))
     midnight = datetime(2026, 3, 1, 18, 30, tzinfo=UTC)
     assert daily.whole_days(india, midnight, midnight + timedelta(days=7)) == (
         date(2026, 3, 2),
         date(2026, 3, 9),
     )
-    assert daily.whole_days(india, day + timedelta(hours=6), day + timedelta(days=7)) is None
-    assert daily.whole_days(india, midnight, day + timedelta(days=7, hours=6)) is None
+    assert daily.whole_days(india, day + timedelta(hours=6), day + timedelta(days=7)) == (
+        date(2026, 3, 3),
+        date(2026, 3, 9),
+    )
 
 
 # -- database: rebuild, write-through, time zones --------------------------------------------

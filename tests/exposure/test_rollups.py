@@ -159,7 +159,7 @@ def test_rebuild_recomputes_the_same_rollups(db_url):
                 for r in session.scalars(select(ExposureRollup))
             )
             session.execute(delete(ExposureRollup))
-            assert rollups.rebuild(session, POLICY.min_event_seconds) == 30
+            rollups.rebuild(session, POLICY.min_event_seconds, START, START + timedelta(days=30))
             after = sorted(
                 (r.user_id, r.hour_start, r.category, r.level, r.events, round(r.seconds, 6))
                 for r in session.scalars(select(ExposureRollup))
