@@ -3,8 +3,10 @@ it must keep every check the separate reads made (revocation, roles, existence, 
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from exposure import accounts, breaks
-from exposure.models import User, UserRole
+from exposure.models import AuditEvent, User, UserRole
 from tests.conftest import Auth
 
 
@@ -69,6 +71,13 @@ def test_break_is_read_live_between_two_safe_views(world, app, clock, client, au
         db.session.commit()
     r = client.get(f"/media/{att}/safe")
     assert r.status_code == 423 and r.json["seconds_left"] == 300
+    with app.app_context():  # the refusal is audited, although the safe view only reads
+        from wellbeing.db import db
+
+        refused = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "security.refused_on_break")
+        ).all()
+        assert [(e.actor_id, e.attachment_id) for e in refused] == [(uid, att)]
     assert client.get(f"/media/{clear}/safe").status_code == 200  # unflagged items pass
     with app.app_context():
         from wellbeing.db import db
