@@ -6,16 +6,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import requests
+from _pg import SetupError, scratch_database
 from _serve_load import USER_AGENT
 from PIL import Image
 from sqlalchemy import create_engine, func, insert, select, text
@@ -28,40 +27,15 @@ from exposure.attachments import MediaFacts, Registration
 from exposure.models import ExposureEvent
 from exposure.storage import make_engine
 
-PG_ADMIN_URL = os.environ.get(
-    "WELLBEING_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 PG_BENCH_DB = "wellbeing_bench_serve"
 PASSWORD = "bench-password-1"
 CATEGORIES = ["graphic_violence", "murder", "torture", "suicide", "self_harm", "hate_speech"]
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
-class SetupError(RuntimeError):
-    """The world could not be built, or the app answered set-up requests wrongly."""
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
+def postgres_database() -> contextlib.AbstractContextManager[str]:
     """A fresh bench database on the PostgreSQL server, dropped afterwards."""
-    admin_url = make_url(PG_ADMIN_URL)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {PG_BENCH_DB}"))
-    except Exception as exc:
-        admin.dispose()
-        raise SetupError(
-            f"PostgreSQL unavailable at {admin_url!r} ({exc}); start it, set "
-            "WELLBEING_BENCH_POSTGRES_URL, or run with --sqlite --no-postgres"
-        ) from None
-    try:
-        yield admin_url.set(database=PG_BENCH_DB).render_as_string(hide_password=False)
-    finally:
-        with contextlib.suppress(Exception), admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
-        admin.dispose()
+    return scratch_database(PG_BENCH_DB, "run with --sqlite --no-postgres")
 
 
 def photo(seed: int, size: tuple[int, int] = (1600, 1200)) -> bytes:
