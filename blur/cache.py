@@ -5,7 +5,12 @@ send it with X-Sendfile) and ``root/ab/<key>.json`` is a tiny sidecar with mime,
 frames and the SHA-256 of the image. Both are written to a temp file and moved into
 place with ``os.replace``; the sidecar is written last and acts as the commit marker, so
 readers see a whole entry or a miss. The size bound is enforced by evicting the least
-recently used entries (file mtimes, refreshed on hits).
+recently used entries (file mtimes, refreshed by a hit at most once a minute).
+
+An entry is verified against its sidecar's SHA-256 the first time a process reads it.
+The process then remembers the identity of both files (device, inode, size, mtime):
+later hits compare a ``stat`` instead of hashing again. Any rewrite, replacement or
+removal of either file changes that identity and the entry is verified afresh.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .errors import RenderFailed
 from .limits import DEFAULT_LIMITS, Limits
@@ -32,6 +40,26 @@ _MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 _RESCAN_EVERY = 64  # puts between full scans, so several processes keep the bound
 _STALE_TEMP_SECONDS = 3600
 _EVICT_TO = 0.9  # evict down to this share of max_bytes, so eviction is not run per put
+_TOUCH_NS = 60 * 10**9  # a hit refreshes an entry's mtime (its LRU age) at most this often
+_MEMO_ENTRIES = 4096  # verified entries remembered per process (then forgotten at once)
+
+# (st_dev, st_ino, st_size, st_mtime_ns): changes whenever a file is rewritten or replaced.
+FileIdentity = tuple[int, int, int, int]
+Entry = tuple[dict[str, Any], bytes | None, Path]  # sidecar, image bytes if read, image path
+
+
+def _identity(stat: os.stat_result) -> FileIdentity:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """An entry this process checked against its SHA-256, and the files it checked."""
+
+    sidecar: FileIdentity
+    image: FileIdentity
+    suffix: str
+    meta: dict[str, Any]
 
 
 def cache_key(sha256_hex: str, spec: Spec) -> str:
@@ -53,20 +81,21 @@ class RenditionCache:
         self.root.mkdir(parents=True, exist_ok=True)
         self._approx_bytes: int | None = None
         self._puts_since_scan = 0
+        self._verified: dict[str, _Verified] = {}
 
     def get(self, key: str) -> Rendition | None:
         """The cached rendition, or None on a miss or a corrupt entry."""
-        entry = self._read(key)
+        entry = self._entry(key, _still_suffix, with_data=True)
         if entry is None:
             return None
         meta, data, path = entry
-        with contextlib.suppress(OSError):
-            os.utime(path)  # mark as recently used
+        assert data is not None
+        self._touch(key, path)
         return Rendition(data, meta["mime"], meta["width"], meta["height"], meta["frames"])
 
     def path_for(self, key: str) -> Path | None:
         """Path of the verified image file of a cached rendition, None on a miss."""
-        entry = self._read(key)
+        entry = self._entry(key, _still_suffix, with_data=False)
         return None if entry is None else entry[2]
 
     def put(self, key: str, rendition: Rendition) -> Path:
@@ -94,21 +123,51 @@ class RenditionCache:
         self._account(len(rendition.data))
         return path
 
-    def _read(self, key: str) -> tuple[dict, bytes, Path] | None:
+    def _entry(
+        self, key: str, suffix_of: Callable[[dict[str, Any]], str], *, with_data: bool
+    ) -> Entry | None:
+        """A verified entry; None on a miss, a corrupt entry or one `suffix_of` rejects
+        (it names the image file's suffix for a sidecar it accepts, else raises)."""
         _check_key(key)
         folder = self.root / key[:2]
+        sidecar = folder / (key + ".json")
+        known = self._verified.get(key)
         try:
-            meta = json.loads((folder / (key + ".json")).read_bytes())
-            path = folder / (key + _SUFFIX[meta["mime"]])
-            data = path.read_bytes()
-            valid = (
-                len(data) == meta["size"]
-                and hashlib.sha256(data).hexdigest() == meta["sha256"]
-                and all(isinstance(meta[k], int) for k in ("width", "height", "frames"))
-            )
+            if known is not None and _identity(os.stat(sidecar)) == known.sidecar:
+                path = folder / (key + suffix_of(known.meta))  # raises for another kind
+                if not with_data:
+                    if _identity(os.stat(path)) == known.image:
+                        return known.meta, None, path
+                else:
+                    with open(path, "rb") as handle:
+                        if _identity(os.fstat(handle.fileno())) == known.image:
+                            return known.meta, handle.read(), path
+            with open(sidecar, "rb") as handle:
+                side = _identity(os.fstat(handle.fileno()))
+                meta = json.loads(handle.read())
+            suffix = suffix_of(meta)
+            path = folder / (key + suffix)
+            with open(path, "rb") as handle:
+                image = _identity(os.fstat(handle.fileno()))
+                data = handle.read()
+            if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return (meta, data, path) if valid else None
+        if len(self._verified) >= _MEMO_ENTRIES:
+            self._verified.clear()
+        self._verified[key] = _Verified(side, image, suffix, meta)
+        return meta, data, path
+
+    def _touch(self, key: str, path: Path) -> None:
+        """Mark an entry recently used (for eviction), at most once per _TOUCH_NS."""
+        known = self._verified.get(key)
+        now = time.time_ns()
+        if known is None or now - known.image[3] < _TOUCH_NS:
+            return
+        with contextlib.suppress(OSError):
+            os.utime(path, ns=(now, now))
+            self._verified[key] = replace(known, image=(*known.image[:3], now))
 
     def _account(self, added: int) -> None:
         self._puts_since_scan += 1
@@ -173,6 +232,12 @@ def render_cached(
     with contextlib.suppress(OSError):
         cache.put(key, rendition)
     return rendition
+
+
+def _still_suffix(meta: dict[str, Any]) -> str:
+    if not all(isinstance(meta[k], int) for k in ("width", "height", "frames")):
+        raise TypeError("sidecar of a still rendition without integer dimensions")
+    return _SUFFIX[meta["mime"]]
 
 
 def _check_key(key: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,12 @@ class VideoRenditionCache(RenditionCache):
 
     def get_video(self, key: str) -> VideoRendition | None:
         """The cached playback rendition, or None on a miss or a corrupt entry."""
-        entry = self._read_video(key)
+        entry = self._entry(key, _video_suffix, with_data=True)
         if entry is None:
             return None
         meta, data, path = entry
-        with contextlib.suppress(OSError):
-            os.utime(path)  # mark as recently used
+        assert data is not None
+        self._touch(key, path)
         return VideoRendition(
             data,
             "video/mp4",
@@ -64,7 +63,7 @@ class VideoRenditionCache(RenditionCache):
 
     def video_path_for(self, key: str) -> Path | None:
         """Path of the verified MP4 of a cached playback rendition, None on a miss."""
-        entry = self._read_video(key)
+        entry = self._entry(key, _video_suffix, with_data=False)
         return None if entry is None else entry[2]
 
     def put_video(self, key: str, rendition: VideoRendition) -> Path:
@@ -89,25 +88,17 @@ class VideoRenditionCache(RenditionCache):
         self._account(len(rendition.data))
         return path
 
-    def _read_video(self, key: str) -> tuple[dict[str, Any], bytes, Path] | None:
-        _check_key(key)
-        folder = self.root / key[:2]
-        try:
-            meta = json.loads((folder / (key + ".json")).read_bytes())
-            if meta["mime"] != "video/mp4":
-                return None
-            path = folder / (key + _MP4)
-            data = path.read_bytes()
-            valid = (
-                len(data) == meta["size"]
-                and hashlib.sha256(data).hexdigest() == meta["sha256"]
-                and all(isinstance(meta[k], int) for k in ("width", "height"))
-                and isinstance(meta["duration_seconds"], int | float)
-                and isinstance(meta["has_audio"], bool)
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return (meta, data, path) if valid else None
+
+def _video_suffix(meta: dict[str, Any]) -> str:
+    valid = (
+        meta["mime"] == "video/mp4"
+        and all(isinstance(meta[k], int) for k in ("width", "height"))
+        and isinstance(meta["duration_seconds"], int | float)
+        and isinstance(meta["has_audio"], bool)
+    )
+    if not valid:
+        raise ValueError("not the sidecar of a playback rendition")
+    return _MP4
 
 
 def render_video_cached(

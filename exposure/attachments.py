@@ -6,8 +6,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,12 +86,39 @@ def _check_flag(state: str, categories: list[str], severity: int, source: str | 
         raise AttachmentError("a flagged attachment needs at least one category")
 
 
-def is_sensitive(attachment: Attachment) -> bool:
+class Viewable(Protocol):
+    """What choosing and serving an item's rendition reads of it: an `Attachment`, or the
+    plain `Item` the safe view reads without the ORM."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def media_kind(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def flag_state(self) -> str: ...
+    @property
+    def categories(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Item:
+    """An attachment's serving columns, read as a plain row (see `Viewable`)."""
+
+    id: int
+    media_kind: str
+    sha256: str
+    flag_state: str
+    categories: list[str]
+
+
+def is_sensitive(attachment: Viewable) -> bool:
     """Flagged or of unknown status: served only as a safe rendition (fail closed)."""
     return attachment.flag_state != "clear"
 
 
-def default_level(attachment: Attachment, table: Mapping[str, CategoryRule] = CATEGORIES) -> int:
+def default_level(attachment: Viewable, table: Mapping[str, CategoryRule] = CATEGORIES) -> int:
     if not is_sensitive(attachment):
         return 4
     return display_rule(attachment.categories, table).default_level
@@ -180,7 +208,7 @@ def set_flag(
     return attachment
 
 
-def original_bytes(session: Session, attachment: Attachment) -> bytes:
+def original_bytes(session: Session | Connection, attachment: Viewable) -> bytes:
     data = session.scalar(select(Blob.data).where(Blob.sha256 == attachment.sha256))
     if data is None:
         raise LookupError(f"original bytes of attachment {attachment.id} are missing")

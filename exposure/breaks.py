@@ -4,12 +4,17 @@ sensitive media right now? Answered from the database at request time."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_, select
-from sqlalchemy.orm import Session, load_only
+import psycopg
+from sqlalchemy import Dialect, Engine, bindparam, exists, func, or_, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from exposure.accounts import Identity
+from exposure.attachments import Item
 from exposure.models import Attachment, Break, User, UserRole
 
 BREAK_KINDS = ("enforced", "step_away", "rotation")
@@ -30,16 +35,16 @@ class Restriction:
 
 @dataclass(frozen=True)
 class SafeView:
-    """What a safe view needs: the attachment (None if there is no such item) and whether
+    """What a safe view needs: the item (None if there is no such attachment) and whether
     any restriction of the person is in force now."""
 
-    attachment: Attachment | None
+    item: Item | None
     restricted: bool
 
 
-# The safe view's only query: the session's person with roles, the attachment (just the
-# columns the media path reads; the rest load on access) and the break flag, read in one
-# round trip and one snapshot. Sessions stay revocable and breaks live: nothing is cached.
+# The safe view's only query: the session's person with roles, the attachment's serving
+# columns and the break flag, read in one round trip and one snapshot. Sessions stay
+# revocable and breaks live: nothing is cached. Core, not the ORM: this is the hot path.
 _SAFE_VIEW = (
     select(
         User.id,
@@ -50,7 +55,11 @@ _SAFE_VIEW = (
         select(func.aggregate_strings(UserRole.role, " "))
         .where(UserRole.user_id == User.id)
         .scalar_subquery(),
-        Attachment,
+        Attachment.id,
+        Attachment.media_kind,
+        Attachment.sha256,
+        Attachment.flag_state,
+        Attachment.categories,
         exists().where(
             Break.user_id == User.id,
             Break.status == "active",
@@ -64,32 +73,71 @@ _SAFE_VIEW = (
     .select_from(User)
     .outerjoin(Attachment, Attachment.id == bindparam("attachment_id"))
     .where(User.session_token == bindparam("token"), User.active.is_(True))
-    .options(
-        load_only(
-            Attachment.media_kind,
-            Attachment.sha256,
-            Attachment.flag_state,
-            Attachment.categories,
-        )
-    )
 )
 
 
 def safe_view(
-    session: Session, token: str, attachment_id: int, now: datetime
+    engine: Engine, token: str, attachment_id: int, now: datetime
 ) -> tuple[Identity | None, SafeView]:
     """The person holding a session token, an attachment and the person's break flag, in one
-    query (the hot path of every safe view). The identity is None for an unknown, revoked
-    or disabled session; when the flag says restricted, ask `active_restriction` why."""
+    query (the hot path of every safe view), on a connection of `engine` that only reads.
+    The identity is None for an unknown, revoked or disabled session; when the flag says
+    restricted, ask `active_restriction` why."""
     params = {"token": token, "attachment_id": attachment_id, "now": now}
-    row = session.execute(_SAFE_VIEW, params).first()
+    if engine.dialect.driver == "psycopg":
+        row = _fetch_psycopg(engine, params)
+    else:
+        with engine.connect() as conn:
+            row = conn.execute(_SAFE_VIEW, params).first()
     if row is None or row[5] is None:  # no such session, or a person without roles
         return None, SafeView(None, False)
-    uid, username, display_name, team_id, session_token, roles, attachment, restricted = row
+    uid, username, display_name, team_id, session_token, roles = row[:6]
+    item_id, media_kind, sha256, flag_state, categories, restricted = row[6:]
     identity = Identity(
         uid, username, display_name, team_id, session_token, frozenset(roles.split())
     )
-    return identity, SafeView(attachment, bool(restricted))
+    item = None if item_id is None else Item(item_id, media_kind, sha256, flag_state, categories)
+    return identity, SafeView(item, bool(restricted))
+
+
+@cache
+def _psycopg_statement(dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """`_SAFE_VIEW` compiled once for psycopg, and the values of its constant parameters."""
+    sample = {"token": "", "attachment_id": 0, "now": datetime(2000, 1, 1, tzinfo=UTC)}
+    compiled = _SAFE_VIEW.params(**sample).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
+    )
+    constants = {
+        name: bind.effective_value
+        for name, bind in compiled.binds.items()
+        if name not in sample and f"%({name})s" in compiled.string
+    }
+    return compiled.string, constants
+
+
+def _fetch_psycopg(engine: Engine, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run `_SAFE_VIEW` as a server-side prepared statement on a pooled psycopg connection.
+
+    This skips SQLAlchemy's execution context and result machinery, about a third of a
+    safe view's cost in Python; the statement is still the typed one above. The values need
+    no conversion on this driver (aware datetimes, JSON and booleans come back as Python
+    objects). Errors become SQLAlchemy's exception classes, as on the usual path, and a
+    broken connection is dropped from the pool.
+    """
+    sql, constants = _psycopg_statement(engine.dialect)
+    raw = engine.raw_connection()
+    try:
+        driver: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+        try:
+            return driver.execute(sql, {**constants, **params}, prepare=True).fetchone()
+        except psycopg.Error as exc:
+            if driver.broken or driver.closed:
+                raw.invalidate(exc)
+            raise DBAPIError.instance(
+                sql, params, exc, psycopg.Error, dialect=engine.dialect
+            ) from exc
+    finally:
+        raw.close()
 
 
 def active_restriction(

@@ -138,7 +138,7 @@ def _dispose_apps() -> Iterator[None]:
         with app.app_context():
             from wellbeing.db import db
 
-            db.engine.dispose()
+            db.dispose()
 
 
 @pytest.fixture

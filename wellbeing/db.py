@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from exposure import audit
-from exposure.storage import make_engine
+from exposure.storage import make_engine, make_read_engine
 from wellbeing.clock import Clock
 
 log = logging.getLogger("wellbeing.security")
@@ -21,13 +23,14 @@ log = logging.getLogger("wellbeing.security")
 class _State:
     engine: Engine
     factory: sessionmaker[Session]
+    reader: Engine
 
 
 class Database:
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["wellbeing.db"] = _State(
-            engine, sessionmaker(engine, expire_on_commit=False)
+            engine, sessionmaker(engine, expire_on_commit=False), make_read_engine(engine)
         )
         app.teardown_appcontext(self._close)
 
@@ -41,11 +44,29 @@ class Database:
         return self._state().engine
 
     @property
+    def read_engine(self) -> Engine:
+        """The engine behind `reading` (on SQLite the same pool as `engine`)."""
+        return self._state().reader
+
+    @property
     def session(self) -> Session:
         if "db_session" not in g:
             g.db_session = self._state().factory()
         session: Session = g.db_session
         return session
+
+    def dispose(self) -> None:
+        """Close every pooled connection of both engines (tests, forks, shutdown)."""
+        state = self._state()
+        state.reader.dispose()
+        state.engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for one statement that only reads, outside the request's session:
+        autocommit on PostgreSQL (no BEGIN, no isolation switch), a snapshot on SQLite."""
+        with self._state().reader.connect() as conn:
+            yield conn
 
     @staticmethod
     def _close(_exc: BaseException | None) -> None:

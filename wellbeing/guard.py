@@ -8,9 +8,8 @@ from flask import Response, jsonify, make_response, render_template, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from exposure.attachments import is_sensitive
+from exposure.attachments import Viewable, is_sensitive
 from exposure.breaks import Restriction, active_restriction
-from exposure.models import Attachment
 from wellbeing.db import clock, db, security_event
 
 MESSAGES = {
@@ -47,7 +46,7 @@ class Locked(HTTPException):
         return response
 
 
-def refuse_if_restricted(attachment: Attachment, *, granted_at: datetime | None = None) -> None:
+def refuse_if_restricted(attachment: Viewable, *, granted_at: datetime | None = None) -> None:
     """Raise 423 if the signed-in person may not see this item now.
 
     Unflagged items pass; if the break state cannot be read, the database error propagates

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort
 from flask_login import current_user
 
 from exposure import attachments, breaks, ledger
 from exposure.accounts import Identity
 from exposure.models import Attachment, ExposureEvent
-from exposure.storage import READ_ONLY
 from wellbeing.auth import roles_required
 from wellbeing.db import clock, db, security_event
 from wellbeing.guard import refuse_if_restricted
@@ -20,26 +19,16 @@ from wellbeing.renditions import playback_path, still_response, video_response
 bp = Blueprint("media", __name__, url_prefix="/media")
 
 
-@bp.before_request
-def _read_only() -> None:
-    # The safe view only reads: on PostgreSQL skip the BEGIN and ROLLBACK round trips; on
-    # SQLite read a snapshot without taking the write lock that other requests queue on.
-    if request.endpoint != "media.safe":
-        return
-    if db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    else:
-        db.session.connection(execution_options={READ_ONLY: True})
-
-
 def _safe_view(token: str, attachment_id: int) -> tuple[Identity | None, breaks.SafeView]:
-    return breaks.safe_view(db.session, token, attachment_id, clock().now())
+    # The safe view only reads: on PostgreSQL with no BEGIN and ROLLBACK round trips, on
+    # SQLite from a snapshot without taking the write lock that other requests queue on.
+    return breaks.safe_view(db.read_engine, token, attachment_id, clock().now())
 
 
 @bp.get("/<int:attachment_id>/safe")
 @roles_required("associate", load_with=_safe_view)
 def safe(attachment_id: int, loaded: breaks.SafeView) -> Any:
-    att = loaded.attachment
+    att = loaded.item
     if att is None:
         abort(404, description="No such attachment.")
     if loaded.restricted:

@@ -67,11 +67,13 @@ class PolicyStore:
                         self._keep(f"could not load: {exc!r}")
         return self.policy
 
+    def database_due(self) -> bool:
+        """Whether the admin-activated policy is due to be re-read (every few seconds)."""
+        return time.monotonic() - self.db_checked_at >= DB_CHECK_SECONDS
+
     def from_database(self, session: Session) -> Policy | None:
-        """The admin-activated policy, re-checked every few seconds per process."""
+        """The admin-activated policy, read from the database now."""
         now = time.monotonic()
-        if now - self.db_checked_at < DB_CHECK_SECONDS:
-            return self.db_policy
         version_id = policy_versions.active_id(session)
         with self.lock:
             self.db_checked_at = now
@@ -96,7 +98,12 @@ def init_app(app: Flask) -> None:
 
 def policy() -> Policy:
     store: PolicyStore = current_app.extensions["wellbeing.policy"]
-    from_db = store.from_database(db.session)
+    if store.database_due():
+        # Its own read connection: the request's transaction is not begun (nor, on SQLite,
+        # the write lock taken) just to look up the policy.
+        with db.reading() as conn, Session(conn) as session:
+            store.from_database(session)
+    from_db = store.db_policy
     return from_db if from_db is not None else store.current()
 
 

@@ -22,8 +22,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, send_file
 
 import blur
-from exposure.attachments import original_bytes
-from exposure.models import Attachment
+from exposure.attachments import Viewable, original_bytes
 from wellbeing.db import db, security_event
 
 log = logging.getLogger("wellbeing.media")
@@ -117,7 +116,7 @@ def engine() -> Engine:
 
 
 def render_for(
-    attachment: Attachment,
+    attachment: Viewable,
     level: int,
     region: tuple[float, float, float, float] | None = None,
 ) -> blur.Rendition:
@@ -136,7 +135,7 @@ def render_for(
         return cached
     with _slot():
         try:
-            data = original_bytes(db.session, attachment)
+            data = _original(attachment)
             return blur.render_cached(eng.cache, data, attachment.sha256, image_spec, eng.limits)
         except blur.MediaError as exc:
             security_event("render_refused", attachment_id=attachment.id, code=exc.code)
@@ -147,7 +146,7 @@ def render_for(
 
 
 def still_response(
-    attachment: Attachment,
+    attachment: Viewable,
     level: int,
     region: tuple[float, float, float, float] | None = None,
 ) -> Response:
@@ -167,7 +166,7 @@ def still_response(
 
 
 def _still_key(
-    attachment: Attachment, level: int, region: tuple[float, float, float, float] | None
+    attachment: Viewable, level: int, region: tuple[float, float, float, float] | None
 ) -> str | None:
     """The cache key ``render_for`` stores this rendition under (None: never cached)."""
     eng = engine()
@@ -185,7 +184,7 @@ def _still_key(
     )
 
 
-def playback_path(attachment: Attachment, level: int, *, audio: bool = False) -> Path | None:
+def playback_path(attachment: Viewable, level: int, *, audio: bool = False) -> Path | None:
     """The cached MP4 of a video at a level (muted unless `audio`), rendered if needed out
     of process; None if it cannot be rendered (the caller refuses; nothing else is sent)."""
     eng = engine()
@@ -200,12 +199,12 @@ def playback_path(attachment: Attachment, level: int, *, audio: bool = False) ->
 
 
 def _render(
-    attachment: Attachment, kind: str, spec: Mapping[str, object]
+    attachment: Viewable, kind: str, spec: Mapping[str, object]
 ) -> blur.Rendition | blur.VideoRendition | None:
     eng = engine()
     with _slot():
         try:
-            data = original_bytes(db.session, attachment)
+            data = _original(attachment)
             return blur.render_video_cached(
                 eng.cache, kind, data, attachment.sha256, eng.video_limits, **spec
             )
@@ -214,6 +213,13 @@ def _render(
         except Exception:
             log.exception("rendering video %s failed", attachment.id)
     return None
+
+
+def _original(attachment: Viewable) -> bytes:
+    # Read on its own connection: a render neither holds SQLite's write lock nor depends
+    # on the state of the request's transaction.
+    with db.reading() as conn:
+        return original_bytes(conn, attachment)
 
 
 @contextmanager

@@ -6,7 +6,9 @@ import io
 from typing import IO
 
 from flask import Flask, Request, Response, current_app
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 
 csrf = CSRFProtect()
 
@@ -25,8 +27,24 @@ class MemoryUploadRequest(Request):
         return io.BytesIO()
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per set of
+    keys instead of once per request (every media request reads the session cookie)."""
+
+    _built: tuple[object, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        built = self._built
+        if built is None or built[0] != keys:
+            built = (keys, super().get_signing_serializer(app))
+            self._built = built  # one assignment: safe for threaded workers
+        return built[1]
+
+
 def init_app(app: Flask) -> None:
     app.request_class = MemoryUploadRequest
+    app.session_interface = SessionInterface()
     csrf.init_app(app)
     app.after_request(_headers)
 

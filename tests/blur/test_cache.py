@@ -129,3 +129,54 @@ def test_sidecar_records_what_the_rendition_is(tmp_path: Path) -> None:
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["mime"] == "image/jpeg" and meta["frames"] == 12 and meta["size"] > 0
     assert cache.get(_key(3)) == Rendition(path.read_bytes(), "image/jpeg", 67, 64, 12)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Rewrite a file the way another process's put does: a new file moved into place."""
+    temp = path.with_name(".replacement.tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+@pytest.mark.parametrize("damage", ["replace image", "rewrite image", "replace sidecar", "evict"])
+def test_an_entry_changed_after_a_verified_hit_is_verified_again(
+    tmp_path: Path, damage: str
+) -> None:
+    """Later hits compare file identities instead of hashing; any change is caught."""
+    cache = RenditionCache(tmp_path)
+    key = _key(5)
+    path = cache.put(key, _rendition(5))
+    sidecar = path.with_suffix(".json")
+    good = cache.get(key)
+    assert good is not None and cache.get(key) == good  # verified, then remembered
+    forged = bytearray(good.data)
+    forged[-10] ^= 0xFF  # same size, different bytes
+    if damage == "replace image":
+        _replace(path, bytes(forged))
+    elif damage == "rewrite image":  # in place: same inode, a later mtime
+        stat = path.stat()
+        path.write_bytes(bytes(forged))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    elif damage == "replace sidecar":
+        meta = json.loads(sidecar.read_text())
+        _replace(sidecar, json.dumps({**meta, "sha256": "0" * 64}).encode())
+    else:  # another process evicted the entry: sidecar first, then the image
+        sidecar.unlink()
+    assert cache.get(key) is None, damage
+    assert cache.path_for(key) is None, damage
+
+
+def test_a_hit_refreshes_the_lru_age_at_most_once_a_minute(tmp_path: Path) -> None:
+    cache = RenditionCache(tmp_path)
+    key = _key(6)
+    path = cache.put(key, _rendition(6))
+    fresh = path.stat().st_mtime_ns
+    assert cache.get(key) is not None
+    assert path.stat().st_mtime_ns == fresh  # written a moment ago: no write per hit
+    old = fresh - 120 * 10**9
+    os.utime(path, ns=(old, old))  # another process saw it last two minutes ago
+    first = cache.get(key)
+    touched = path.stat().st_mtime_ns
+    assert first is not None and touched > old + 100 * 10**9  # refreshed
+    assert cache.get(key) == first  # and still served, from the remembered identity
+    assert path.stat().st_mtime_ns == touched

@@ -38,7 +38,7 @@ def burst_app(db_url, tmp_path, clock) -> Iterator[Flask]:
         from wellbeing.db import db
 
         db.session.close()
-        db.engine.dispose()
+        db.dispose()
 
 
 def reveal(auth: Auth, attachment_id: int, n: int):

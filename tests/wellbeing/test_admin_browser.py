@@ -48,7 +48,7 @@ def live(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[tuple[str, A
             yield url, app, world
     finally:
         with app.app_context():
-            db.engine.dispose()
+            db.dispose()
 
 
 @pytest.fixture

@@ -78,6 +78,21 @@ def test_password_change_and_disable_kill_sessions(world, app, client, auth):
     assert Auth(client).login("ana", "a-new-password-123").status_code == 401
 
 
+def test_rotating_the_secret_key_keeps_or_ends_sessions_as_configured(world, app, client, auth):
+    """The session cookie's signer is built once, but follows a change of keys: with the old
+    key as a fallback people stay signed in; without it their cookies stop working."""
+    world.user("ana", "associate")
+    att = world.attachment()
+    auth.login("ana")
+    assert client.get(f"/media/{att}/safe").status_code == 200
+    old = app.secret_key
+    app.secret_key = "rotated-secret"
+    app.config["SECRET_KEY_FALLBACKS"] = [old]
+    assert client.get(f"/media/{att}/safe").status_code == 200
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert client.get(f"/media/{att}/safe").status_code == 401
+
+
 def test_login_does_not_redirect_offsite(world, client):
     world.user("ana", "associate")
     from tests.conftest import PASSWORD, csrf_token

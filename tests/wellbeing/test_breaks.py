@@ -79,7 +79,7 @@ def test_break_holds_on_another_worker(world, db_url, tmp_path, clock):
     with other.app_context():
         from wellbeing.db import db
 
-        db.engine.dispose()
+        db.dispose()
 
 
 def test_step_away_starts_a_confidential_break(world, client, auth):

@@ -78,7 +78,7 @@ def live(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Live]:
             yield Live(url, app, clock, World(app, clock))
     finally:
         with app.app_context():
-            db.engine.dispose()
+            db.dispose()
 
 
 @pytest.fixture

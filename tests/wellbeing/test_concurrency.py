@@ -52,7 +52,7 @@ def test_concurrent_reveals_with_retries_are_exact(any_db_url, tmp_path, clock):
         )
         grants = db.session.scalar(select(func.count()).select_from(RevealGrant))
         db.session.close()
-        db.engine.dispose()
+        db.dispose()
     assert total == THREADS * REVEALS
     assert per_user == {uid: REVEALS for uid in users}
     assert grants == THREADS * REVEALS * 2

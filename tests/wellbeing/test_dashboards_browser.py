@@ -58,7 +58,7 @@ def live(db_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Live]:
             yield Live(url, app, clock, world, Recorder(app, clock, world))
     finally:
         with app.app_context():
-            db.engine.dispose()
+            db.dispose()
 
 
 @pytest.fixture

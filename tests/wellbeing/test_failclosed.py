@@ -22,7 +22,7 @@ def database_breaks_on(app, statement_prefix: str) -> Iterator[None]:
     with app.app_context():
         from wellbeing.db import db
 
-        engine = db.engine
+        engines = [db.engine, db.read_engine]  # the request's session and its reads
 
     def fail(conn, cursor, statement, parameters, context, executemany):
         text = statement.lstrip().upper()
@@ -34,11 +34,13 @@ def database_breaks_on(app, statement_prefix: str) -> Iterator[None]:
                 statement, parameters, sqlite3.OperationalError("disk I/O error")
             )
 
-    event.listen(engine, "before_cursor_execute", fail)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", fail)
     try:
         yield
     finally:
-        event.remove(engine, "before_cursor_execute", fail)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", fail)
 
 
 @pytest.fixture
@@ -71,12 +73,31 @@ def test_grant_is_not_served_when_it_cannot_be_spent(app, world, auth, associate
     assert JPEG_MAGIC not in r.data and r.mimetype == "application/json"
 
 
+@contextmanager
+def table_gone(app, table: str) -> Iterator[None]:
+    """The table really cannot be read (renamed away by another connection): a failure of
+    the database itself, whichever driver path the request reads it through."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(app.config["DATABASE_URL"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table} RENAME TO {table}_gone"))
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE {table}_gone RENAME TO {table}"))
+        engine.dispose()
+
+
 def test_break_state_unreadable_refuses_media(app, world, client, associate):
     att = world.attachment(jpeg_bytes((320, 240)))
-    with database_breaks_on(app, "SELECT BREAK_PERIOD"):
+    assert client.get(f"/media/{att}/safe").status_code == 200  # rendered and cached
+    with table_gone(app, "break_period"):
         r = client.get(f"/media/{att}/safe")
-    assert r.status_code == 503
+    assert r.status_code == 503 and r.json["error"] == "database_unavailable"
     assert JPEG_MAGIC not in r.data
+    assert client.get(f"/media/{att}/safe").status_code == 200  # back once it is readable
 
 
 def test_render_failure_gives_a_placeholder_not_the_original(app, world, auth, associate):

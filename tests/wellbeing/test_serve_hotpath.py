@@ -109,3 +109,35 @@ def test_safe_view_on_sqlite_does_not_queue_behind_a_writer(world, app, client, 
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_safe_view_recovers_after_the_database_drops_its_connections(world, app, client, auth):
+    """PostgreSQL reads the safe view on a raw driver connection: when the server drops it
+    (a restart, a failover), that one request is refused with 503 and nothing of the image,
+    and the dead connection leaves the pool so the next request is served."""
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("PostgreSQL's driver connections")
+    world.user("ana", "associate")
+    att = world.attachment()
+    auth.login("ana")
+    assert client.get(f"/media/{att}/safe").status_code == 200
+    admin = create_engine(app.config["DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            dropped = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert dropped >= 1
+    r = client.get(f"/media/{att}/safe")
+    assert r.status_code == 503 and r.json["error"] == "database_unavailable"
+    assert b"\xff\xd8\xff" not in r.data
+    r = client.get(f"/media/{att}/safe")
+    assert r.status_code == 200 and r.mimetype == "image/jpeg"
