@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,22 +21,69 @@ class Measurement:
     window_key: str | None  # None: nothing to measure (e.g. no continuous run in progress)
 
 
+class DoseEvent(Protocol):
+    """What measuring reads of a ledger event: an `ExposureEvent` or an `EventRow`."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def severity(self) -> int: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def modality(self) -> str: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+    @property
+    def duration_seconds(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """A ledger event as a plain row: evaluation after every view reads a person's recent
+    events, and ORM objects cost several times more to load than the measuring itself."""
+
+    category: str
+    severity: int
+    level: int
+    modality: str
+    started_at: datetime
+    last_seen_at: datetime
+    duration_seconds: float
+
+
+_EVENT_COLUMNS = (
+    ExposureEvent.category,
+    ExposureEvent.severity,
+    ExposureEvent.level,
+    ExposureEvent.modality,
+    ExposureEvent.started_at,
+    ExposureEvent.last_seen_at,
+    ExposureEvent.duration_seconds,
+)
+
+
 def load_events(
     session: Session, user_id: int, since: datetime, until: datetime | None = None
-) -> Sequence[ExposureEvent]:
-    query = select(ExposureEvent).where(
+) -> list[EventRow]:
+    """A person's events started in [since, until], oldest first (pending changes in the
+    session are flushed first, so the view being recorded is among them)."""
+    query = select(*_EVENT_COLUMNS).where(
         ExposureEvent.user_id == user_id, ExposureEvent.started_at >= since
     )
     if until is not None:
         query = query.where(ExposureEvent.started_at <= until)
-    return session.scalars(query.order_by(ExposureEvent.started_at)).all()
+    rows = session.execute(query.order_by(ExposureEvent.started_at, ExposureEvent.id))
+    return [EventRow(*row) for row in rows]
 
 
-def event_minutes(event: ExposureEvent, policy: Policy) -> float:
+def event_minutes(event: DoseEvent, policy: Policy) -> float:
     return max(event.duration_seconds, policy.min_event_seconds) / 60
 
 
-def event_dose(event: ExposureEvent, policy: Policy) -> float:
+def event_dose(event: DoseEvent, policy: Policy) -> float:
     """Weighted minutes: minutes x category weight x level factor x modality factor."""
     if event.category == "clear":
         return 0.0
@@ -49,18 +97,18 @@ def event_dose(event: ExposureEvent, policy: Policy) -> float:
     )
 
 
-def is_graphic(event: ExposureEvent) -> bool:
+def is_graphic(event: DoseEvent) -> bool:
     """Revealed (level 2 or more) sensitive content: what 'graphic minutes' count."""
     return event.category != "clear" and event.level >= 2
 
 
-def _matches(rule: Rule, event: ExposureEvent) -> bool:
+def _matches(rule: Rule, event: DoseEvent) -> bool:
     if rule.categories and event.category not in rule.categories:
         return False
     return event.severity >= rule.min_severity
 
 
-def shift_start(events: Sequence[ExposureEvent], policy: Policy, now: datetime) -> datetime:
+def shift_start(events: Sequence[DoseEvent], policy: Policy, now: datetime) -> datetime:
     """The shift began at the first event after a pause of at least shift_gap_hours."""
     gap = timedelta(hours=policy.shift_gap_hours)
     if not events or now - events[-1].last_seen_at >= gap:
@@ -74,7 +122,7 @@ def shift_start(events: Sequence[ExposureEvent], policy: Policy, now: datetime) 
 
 
 def _window(
-    window: Window, rule: Rule, events: Sequence[ExposureEvent], policy: Policy, now: datetime
+    window: Window, rule: Rule, events: Sequence[DoseEvent], policy: Policy, now: datetime
 ) -> tuple[datetime, str]:
     """The window's start and a key naming this occurrence of it (for idempotent actions)."""
     bucket = int(now.timestamp() // max(rule.cooldown.total_seconds(), 60))
@@ -91,7 +139,7 @@ def _window(
 
 
 def _continuous(
-    events: Sequence[ExposureEvent], ended_breaks: Sequence[datetime], policy: Policy, now: datetime
+    events: Sequence[DoseEvent], ended_breaks: Sequence[datetime], policy: Policy, now: datetime
 ) -> Measurement:
     """Minutes of the current unbroken run of sensitive work (pauses under the gap, no break)."""
     gap = timedelta(minutes=policy.continuous_gap_minutes)
@@ -127,7 +175,7 @@ def ended_breaks(session: Session, user_id: int, since: datetime, now: datetime)
 
 def measure(
     rule: Rule,
-    events: Sequence[ExposureEvent],
+    events: Sequence[DoseEvent],
     breaks_ended: Sequence[datetime],
     policy: Policy,
     now: datetime,
@@ -155,7 +203,7 @@ def measure_in_database(
     session: Session,
     rule: Rule,
     user_id: int,
-    recent: Sequence[ExposureEvent],
+    recent: Sequence[DoseEvent],
     breaks_ended: Sequence[datetime],
     policy: Policy,
     now: datetime,
@@ -216,7 +264,7 @@ class DoseSummary:
     reveals: int
 
 
-def summarise(events: Sequence[ExposureEvent], policy: Policy) -> DoseSummary:
+def summarise(events: Sequence[DoseEvent], policy: Policy) -> DoseSummary:
     return DoseSummary(
         dose=sum(event_dose(e, policy) for e in events),
         graphic_minutes=sum(event_minutes(e, policy) for e in events if is_graphic(e)),
