@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from exposure import alerts, breaks, checkins, summaries
 from exposure.dose import (
@@ -41,7 +41,13 @@ def _lock_person(session: Session, user_id: int) -> User | None:
     # FOR NO KEY UPDATE: evaluations of one person queue behind each other, but inserts of
     # their ledger rows (which take a key-share lock through the foreign key) do not
     # deadlock against it. SQLite ignores the clause; BEGIN IMMEDIATE serialises there.
-    return session.scalar(select(User).where(User.id == user_id).with_for_update(key_share=True))
+    # The role rows are not needed here: load them only if something asks.
+    return session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .options(lazyload(User.role_rows))
+    )
 
 
 def _last_fired(session: Session, user_id: int, rule: Rule, window_key: str) -> datetime | None:

@@ -70,46 +70,44 @@ def record_view(
     if level > top:
         raise LevelNotAllowed(f"level {level} is above the maximum ({top}) for this item")
     region_text = format_region(region)
-    found = _existing(session, user_id, client_event_id)
-    if found is None:
-        try:
-            with session.begin_nested():
-                found = ExposureEvent(
-                    user_id=user_id,
-                    attachment_id=attachment.id,
-                    client_event_id=client_event_id,
-                    category=primary_category(attachment.categories, table)
-                    if is_sensitive(attachment)
-                    else "clear",
-                    severity=attachment.severity,
-                    level=level,
-                    region=region_text,
-                    modality=modality,
-                    started_at=now,
-                    last_seen_at=now,
-                    duration_seconds=0.0,
-                )
-                session.add(found)
-                session.flush()
-                floor = _floor(basis)
-                rollups.add_event(session, found, floor)
-                if basis is not None:
-                    daily.bump(
-                        session, basis, found, events=1, floored_before=0.0, floored_after=floor
-                    )
-            return found, True
-        except IntegrityError:
-            found = _existing(session, user_id, client_event_id)
-            if found is None:
-                raise
-    if (found.attachment_id, found.level, found.region, found.modality) != (
+    # Insert first: a new client event id is the common case (the viewer page makes a fresh
+    # one per view), so a retry pays the lookup after the unique constraint refuses it.
+    try:
+        with session.begin_nested():
+            found = ExposureEvent(
+                user_id=user_id,
+                attachment_id=attachment.id,
+                client_event_id=client_event_id,
+                category=primary_category(attachment.categories, table)
+                if is_sensitive(attachment)
+                else "clear",
+                severity=attachment.severity,
+                level=level,
+                region=region_text,
+                modality=modality,
+                started_at=now,
+                last_seen_at=now,
+                duration_seconds=0.0,
+            )
+            session.add(found)
+            session.flush()
+            floor = _floor(basis)
+            rollups.add_event(session, found, floor)
+            if basis is not None:
+                daily.bump(session, basis, found, events=1, floored_before=0.0, floored_after=floor)
+        return found, True
+    except IntegrityError:
+        first = _existing(session, user_id, client_event_id)
+        if first is None:  # refused for another reason
+            raise
+    if (first.attachment_id, first.level, first.region, first.modality) != (
         attachment.id,
         level,
         region_text,
         modality,
     ):
         raise LedgerConflict("this client event id was already used for a different view")
-    return found, False
+    return first, False
 
 
 def _floor(basis: daily.Basis | None) -> float:
