@@ -96,7 +96,10 @@ class RenditionCache:
     def path_for(self, key: str) -> Path | None:
         """Path of the verified image file of a cached rendition, None on a miss."""
         entry = self._entry(key, _still_suffix, with_data=False)
-        return None if entry is None else entry[2]
+        if entry is None:
+            return None
+        self._touch(key, entry[2])  # the front-end server sends it: still a use
+        return entry[2]
 
     def put(self, key: str, rendition: Rendition) -> Path:
         """Store a rendition atomically; return the path of its image file."""

@@ -64,7 +64,10 @@ class VideoRenditionCache(RenditionCache):
     def video_path_for(self, key: str) -> Path | None:
         """Path of the verified MP4 of a cached playback rendition, None on a miss."""
         entry = self._entry(key, _video_suffix, with_data=False)
-        return None if entry is None else entry[2]
+        if entry is None:
+            return None
+        self._touch(key, entry[2])
+        return entry[2]
 
     def put_video(self, key: str, rendition: VideoRendition) -> Path:
         """Store a playback rendition atomically; return the path of its MP4."""

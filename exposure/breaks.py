@@ -83,6 +83,8 @@ def safe_view(
     query (the hot path of every safe view), on a connection of `engine` that only reads.
     The identity is None for an unknown, revoked or disabled session; when the flag says
     restricted, ask `active_restriction` why."""
+    if now.tzinfo is None:  # what UTCDateTime refuses on the SQLAlchemy path
+        raise ValueError("now must be an aware datetime")
     params = {"token": token, "attachment_id": attachment_id, "now": now}
     if engine.dialect.driver == "psycopg":
         row = _fetch_psycopg(engine, params)
@@ -122,19 +124,22 @@ def _fetch_psycopg(engine: Engine, params: dict[str, Any]) -> tuple[Any, ...] | 
     safe view's cost in Python; the statement is still the typed one above. The values need
     no conversion on this driver (aware datetimes, JSON and booleans come back as Python
     objects). Errors become SQLAlchemy's exception classes, as on the usual path, and a
-    broken connection is dropped from the pool.
+    broken connection is dropped from the pool. SQLAlchemy's statement events do not see
+    this statement.
     """
     sql, constants = _psycopg_statement(engine.dialect)
     raw = engine.raw_connection()
     try:
         driver: psycopg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
         try:
-            return driver.execute(sql, {**constants, **params}, prepare=True).fetchone()
+            with driver.cursor() as cursor:
+                cursor.execute(sql, {**constants, **params}, prepare=True)
+                return cursor.fetchone()
         except psycopg.Error as exc:
             if driver.broken or driver.closed:
                 raw.invalidate(exc)
             raise DBAPIError.instance(
-                sql, params, exc, psycopg.Error, dialect=engine.dialect
+                sql, params, exc, psycopg.Error, hide_parameters=True, dialect=engine.dialect
             ) from exc
     finally:
         raw.close()

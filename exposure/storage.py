@@ -17,6 +17,8 @@ READ_ONLY = "wellbeing_read_only"
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE``."""
     parsed = make_url(url)
+    # Errors are logged; their parameters would carry session tokens and password hashes.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() != "sqlite":
         # No pool_pre_ping: it costs a round trip on every request. A connection that died
         # with its server fails that one request (503, fail closed) and is replaced.
@@ -60,4 +62,6 @@ def make_read_engine(engine: Engine) -> Engine:
     """
     if engine.dialect.name != "postgresql":
         return engine.execution_options(**{READ_ONLY: True})
-    return create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_recycle=3600)
+    return create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_recycle=3600, hide_parameters=True
+    )

@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = No
         errors,
         health,
         inbox,
+        inputs,
         media,
         people,
         policies,
@@ -41,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None, *, clock: Clock | None = No
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.url_map.converters["int"] = inputs.RowId
     app.config.update(settings.load(overrides=config))
     _configure_flask(app)
     app.extensions["wellbeing.clock"] = clock or SystemClock()

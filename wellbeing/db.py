@@ -78,6 +78,13 @@ class Database:
 db = Database()
 
 
+def end_reads() -> None:
+    """End the request's transaction once it has read what it needs and before slow work
+    (rendering): on SQLite that transaction holds the write lock every other request
+    waits on. Loaded objects stay usable (the session does not expire them on commit)."""
+    db.session.commit()
+
+
 def clock() -> Clock:
     found: Clock = current_app.extensions["wellbeing.clock"]
     return found

@@ -8,12 +8,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter, Map
 
 CLIENT_EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class BadInput(BadRequest):
     """A 400 whose description says exactly what was wrong."""
+
+
+class RowId(IntegerConverter):
+    """`<int:...>` in every route: a number an id column can hold (INTEGER, 32 bits on
+    PostgreSQL). A larger one matches no route (404) instead of failing in the database."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def client_event_id(value: Any) -> str:

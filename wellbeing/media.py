@@ -11,7 +11,7 @@ from exposure import attachments, breaks, ledger
 from exposure.accounts import Identity
 from exposure.models import Attachment, ExposureEvent
 from wellbeing.auth import roles_required
-from wellbeing.db import clock, db, security_event
+from wellbeing.db import clock, db, end_reads, security_event
 from wellbeing.guard import refuse_if_restricted
 from wellbeing.policies import policy
 from wellbeing.renditions import playback_path, still_response, video_response
@@ -50,6 +50,7 @@ def playback(attachment_id: int, client_event_id: str) -> Any:
     if event.level != max(1, attachments.default_level(att, policy().categories)):
         abort(404, description="Revealed playback comes through a one-time link only.")
     refuse_if_restricted(att)
+    end_reads()  # the render may take seconds
     path = playback_path(att, event.level)
     if path is None:
         abort(422, description="This video cannot be played; nothing of it was sent.")
@@ -69,8 +70,9 @@ def once(token: str) -> Any:
     if att is None:
         abort(404, description="No such attachment.")
     refuse_if_restricted(att, granted_at=grant.created_at)
+    event = db.session.get(ExposureEvent, grant.event_id) if att.media_kind == "video" else None
+    end_reads()  # the render may take seconds
     if att.media_kind == "video":
-        event = db.session.get(ExposureEvent, grant.event_id)
         audio = event is not None and event.modality == "audio"
         path = playback_path(att, grant.level, audio=audio)
         if path is None:

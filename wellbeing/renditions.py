@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, Response, current_app, send_file
+from sqlalchemy.exc import SQLAlchemyError
 
 import blur
 from exposure.attachments import Viewable, original_bytes
@@ -137,6 +138,8 @@ def render_for(
         try:
             data = _original(attachment)
             return blur.render_cached(eng.cache, data, attachment.sha256, image_spec, eng.limits)
+        except SQLAlchemyError:
+            raise  # the database failed: 503 like any request that cannot read it
         except blur.MediaError as exc:
             security_event("render_refused", attachment_id=attachment.id, code=exc.code)
         except Exception:
@@ -208,6 +211,8 @@ def _render(
             return blur.render_video_cached(
                 eng.cache, kind, data, attachment.sha256, eng.video_limits, **spec
             )
+        except SQLAlchemyError:
+            raise  # the database failed: 503 like any request that cannot read it
         except blur.MediaError as exc:
             security_event("render_refused", attachment_id=attachment.id, code=exc.code)
         except Exception:
@@ -216,8 +221,8 @@ def _render(
 
 
 def _original(attachment: Viewable) -> bytes:
-    # Read on its own connection: a render neither holds SQLite's write lock nor depends
-    # on the state of the request's transaction.
+    # Read on its own connection, outside the request's transaction. (Callers end their
+    # own read transaction before rendering: see wellbeing.db.end_reads.)
     with db.reading() as conn:
         return original_bytes(conn, attachment)
 

@@ -166,17 +166,20 @@ def test_an_entry_changed_after_a_verified_hit_is_verified_again(
     assert cache.path_for(key) is None, damage
 
 
-def test_a_hit_refreshes_the_lru_age_at_most_once_a_minute(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read", ["get", "path_for"])
+def test_a_hit_refreshes_the_lru_age_at_most_once_a_minute(tmp_path: Path, read: str) -> None:
+    """Bytes served by the app (get) or by the front-end server (path_for, X-Sendfile)."""
     cache = RenditionCache(tmp_path)
+    hit = getattr(cache, read)
     key = _key(6)
     path = cache.put(key, _rendition(6))
     fresh = path.stat().st_mtime_ns
-    assert cache.get(key) is not None
+    assert hit(key) is not None
     assert path.stat().st_mtime_ns == fresh  # written a moment ago: no write per hit
     old = fresh - 120 * 10**9
     os.utime(path, ns=(old, old))  # another process saw it last two minutes ago
-    first = cache.get(key)
+    first = hit(key)
     touched = path.stat().st_mtime_ns
     assert first is not None and touched > old + 100 * 10**9  # refreshed
-    assert cache.get(key) == first  # and still served, from the remembered identity
+    assert hit(key) == first  # and still served, from the remembered identity
     assert path.stat().st_mtime_ns == touched

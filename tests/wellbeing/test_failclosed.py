@@ -22,7 +22,7 @@ def database_breaks_on(app, statement_prefix: str) -> Iterator[None]:
     with app.app_context():
         from wellbeing.db import db
 
-        engines = [db.engine, db.read_engine]  # the request's session and its reads
+        engine = db.engine  # the request's session (the safe view's read is table_gone's)
 
     def fail(conn, cursor, statement, parameters, context, executemany):
         text = statement.lstrip().upper()
@@ -34,13 +34,11 @@ def database_breaks_on(app, statement_prefix: str) -> Iterator[None]:
                 statement, parameters, sqlite3.OperationalError("disk I/O error")
             )
 
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", fail)
+    event.listen(engine, "before_cursor_execute", fail)
     try:
         yield
     finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", fail)
+        event.remove(engine, "before_cursor_execute", fail)
 
 
 @pytest.fixture
@@ -98,6 +96,63 @@ def test_break_state_unreadable_refuses_media(app, world, client, associate):
     assert r.status_code == 503 and r.json["error"] == "database_unavailable"
     assert JPEG_MAGIC not in r.data
     assert client.get(f"/media/{att}/safe").status_code == 200  # back once it is readable
+
+
+def test_original_unreadable_is_503_not_a_placeholder(app, world, client, auth, associate, caplog):
+    """A database failure while reading the original to render it is a 503 (retry later),
+    never a 200 with a placeholder that would pass for the item; and the logged error does
+    not carry the query's parameters (the session token among them)."""
+    att = world.attachment(jpeg_bytes((320, 240)))  # nothing rendered or cached yet
+    with table_gone(app, "blob"):
+        r = client.get(f"/media/{att}/safe")
+        assert r.status_code == 503 and r.json["error"] == "database_unavailable"
+        assert JPEG_MAGIC not in r.data
+        with table_gone(app, "break_period"):
+            assert client.get(f"/media/{att}/safe").status_code == 503
+    session_token = client.get_cookie("session").value
+    with app.app_context():
+        from exposure.models import User
+        from wellbeing.db import db
+
+        token = db.session.scalars(select(User.session_token)).one()
+    logged = caplog.text
+    assert "database unavailable" in logged
+    assert token not in logged and session_token not in logged
+    r = client.get(f"/media/{att}/safe")
+    assert r.status_code == 200 and r.data.startswith(JPEG_MAGIC)
+
+
+def test_a_reveal_render_does_not_hold_sqlites_write_lock(app, world, auth, associate, monkeypatch):
+    """While a revealed rendition renders (it can take seconds), other requests can still
+    write: the request's read transaction ended before the render began."""
+    import sqlite3
+
+    from wellbeing import renditions
+
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    att = world.attachment(jpeg_bytes((320, 240)))
+    path = app.config["DATABASE_URL"].removeprefix("sqlite:///")
+    outcomes: list[str] = []
+    real = renditions.blur.render_cached
+
+    def render_while_another_writes(*args, **kwargs):
+        other = sqlite3.connect(path, isolation_level=None, timeout=0.2)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            outcomes.append("wrote")
+        except sqlite3.OperationalError as exc:
+            outcomes.append(str(exc))
+        finally:
+            other.close()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(renditions.blur, "render_cached", render_while_another_writes)
+    url = auth.post(f"/view/{att}/reveal", {"level": "3", "client_event_id": "evt-lock-1"})
+    r = auth.post(url.json["url"])
+    assert r.status_code == 200 and r.data.startswith(JPEG_MAGIC)
+    assert outcomes == ["wrote"]
 
 
 def test_render_failure_gives_a_placeholder_not_the_original(app, world, auth, associate):

@@ -141,3 +141,17 @@ def test_safe_view_recovers_after_the_database_drops_its_connections(world, app,
     assert b"\xff\xd8\xff" not in r.data
     r = client.get(f"/media/{att}/safe")
     assert r.status_code == 200 and r.mimetype == "image/jpeg"
+
+
+def test_ids_beyond_what_an_id_column_holds_are_404_not_database_errors(world, app, client, auth):
+    """Hostile ids are answered like unknown ones, before any database driver sees them."""
+    world.user("ana", "associate")
+    token = world.token("attachments:read")
+    auth.login("ana")
+    huge = 2**31  # one past the largest INTEGER id on PostgreSQL
+    for path in (f"/media/{huge}/safe", f"/view/{huge}", f"/media/{10**30}/safe"):
+        assert client.get(path).status_code == 404, path
+    r = client.get(f"/api/v1/attachments/{huge}", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404
+    assert client.get(f"/media/{2**31 - 1}/safe").status_code == 404  # the largest: no such item
+    assert client.get(f"/media/{2**63}/safe").status_code == 404
