@@ -31,6 +31,30 @@ def policy(rules: str = "", *, timezone: str = "UTC", settings: str = "") -> Pol
     )
 
 
+def register_items(
+    session: Session, category_sets: list[list[str]], at: datetime, *, tag: str = ""
+) -> list[Attachment]:
+    """One small image per category set (an empty set is an unflagged item)."""
+    items = []
+    for i, cats in enumerate(category_sets):
+        att, _ = attachments.register(
+            session,
+            Registration(
+                ticket_ref="T",
+                external_id=f"e{tag}-{i}",
+                filename="x",
+                flag_state="flagged" if cats else "clear",
+                categories=cats,
+                severity=3,
+            ),
+            f"bytes-{tag}-{i}".encode(),
+            MediaFacts("image", "jpeg", "image/jpeg", 10, 10, 1),
+            at,
+        )
+        items.append(att)
+    return items
+
+
 def count(session: Session, model: type, *where: object) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 

@@ -21,7 +21,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from exposure import attachments, daily, ledger, rollups, summaries
-from exposure.attachments import MediaFacts, Registration
 from exposure.categories import CATEGORIES, primary_category
 from exposure.models import (
     Attachment,
@@ -35,6 +34,7 @@ from exposure.models import (
 )
 from exposure.policy import Policy, default_policy_text, parse_policy
 from exposure.storage import make_engine
+from tests.exposure.conftest import register_items
 
 Step, Source = daily.Step, daily.Source
 T = TypeVar("T")
@@ -87,23 +87,7 @@ class Views:
             session.add(user)
             session.flush()
             self.people.append(user.id)
-        self.items: list[Attachment] = []
-        for i, cats in enumerate(CATEGORY_SETS):
-            att, _ = attachments.register(
-                session,
-                Registration(
-                    ticket_ref="T",
-                    external_id=f"e{tag}-{i}",
-                    filename="x",
-                    flag_state="flagged" if cats else "clear",
-                    categories=cats,
-                    severity=3,
-                ),
-                f"bytes-{tag}-{i}".encode(),
-                MediaFacts("image", "jpeg", "image/jpeg", 10, 10, 1),
-                at,
-            )
-            self.items.append(att)
+        self.items: list[Attachment] = register_items(session, CATEGORY_SETS, at, tag=str(tag))
 
     def view(
         self,

@@ -13,10 +13,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from exposure import accounts, attachments, daily, ledger, rollups, summaries
-from exposure.attachments import MediaFacts, Registration
 from exposure.models import Attachment, ExposureEvent, ExposureRollup
 from exposure.policy import default_policy
 from exposure.storage import make_engine
+from tests.exposure.conftest import register_items
 
 POLICY = default_policy()
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -36,23 +36,7 @@ def _world(session: Session) -> tuple[list[int], list[Attachment]]:
         accounts.create_user(session, f"p{i}", "long-enough-pw", ["associate"], START).id
         for i in range(3)
     ]
-    items = []
-    for i, cats in enumerate(CATEGORY_SETS):
-        att, _ = attachments.register(
-            session,
-            Registration(
-                ticket_ref="T",
-                external_id=f"e{i}",
-                filename="x",
-                flag_state="flagged" if cats else "clear",
-                categories=cats,
-                severity=3,
-            ),
-            f"bytes-{i}".encode(),
-            MediaFacts("image", "jpeg", "image/jpeg", 10, 10, 1),
-            START,
-        )
-        items.append(att)
+    items = register_items(session, CATEGORY_SETS, START)
     return people, items
 
 
