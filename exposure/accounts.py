@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -117,28 +118,28 @@ class Identity:
     roles: frozenset[str]
 
 
+# The columns an Identity is read from; a query selects them, then the roles as one
+# space-separated string, and hands the row to `identity_of`.
+IDENTITY_COLUMNS = (User.id, User.username, User.display_name, User.team_id, User.session_token)
+
 _IDENTITY = (
-    select(
-        User.id,
-        User.username,
-        User.display_name,
-        User.team_id,
-        User.session_token,
-        func.aggregate_strings(UserRole.role, " "),
-    )
+    select(*IDENTITY_COLUMNS, func.aggregate_strings(UserRole.role, " "))
     .join(UserRole, UserRole.user_id == User.id)
     .where(User.session_token == bindparam("token"), User.active.is_(True))
     .group_by(User.id)
 )
 
 
+def identity_of(row: Sequence[Any]) -> Identity:
+    """The Identity in the first columns of a row (IDENTITY_COLUMNS, then the roles)."""
+    uid, username, display_name, team_id, session_token, roles = row[:6]
+    return Identity(uid, username, display_name, team_id, session_token, frozenset(roles.split()))
+
+
 def identity_by_session_token(session: Session, token: str) -> Identity | None:
     """The active person holding this session token, with roles, in one round trip."""
     row = session.execute(_IDENTITY, {"token": token}).first()
-    if row is None:
-        return None
-    uid, username, display_name, team_id, session_token, roles = row
-    return Identity(uid, username, display_name, team_id, session_token, frozenset(roles.split()))
+    return None if row is None else identity_of(row)
 
 
 def revoke_sessions(user: User) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Dialect, Engine, bindparam, exists, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from exposure.accounts import Identity
+from exposure.accounts import IDENTITY_COLUMNS, Identity, identity_of
 from exposure.attachments import Item
 from exposure.models import Attachment, Break, User, UserRole
 
@@ -47,11 +47,7 @@ class SafeView:
 # revocable and breaks live: nothing is cached. Core, not the ORM: this is the hot path.
 _SAFE_VIEW = (
     select(
-        User.id,
-        User.username,
-        User.display_name,
-        User.team_id,
-        User.session_token,
+        *IDENTITY_COLUMNS,
         select(func.aggregate_strings(UserRole.role, " "))
         .where(UserRole.user_id == User.id)
         .scalar_subquery(),
@@ -93,13 +89,9 @@ def safe_view(
             row = conn.execute(_SAFE_VIEW, params).first()
     if row is None or row[5] is None:  # no such session, or a person without roles
         return None, SafeView(None, False)
-    uid, username, display_name, team_id, session_token, roles = row[:6]
     item_id, media_kind, sha256, flag_state, categories, restricted = row[6:]
-    identity = Identity(
-        uid, username, display_name, team_id, session_token, frozenset(roles.split())
-    )
     item = None if item_id is None else Item(item_id, media_kind, sha256, flag_state, categories)
-    return identity, SafeView(item, bool(restricted))
+    return identity_of(row), SafeView(item, bool(restricted))
 
 
 @cache
