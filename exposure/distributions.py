@@ -19,22 +19,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from exposure import daily, summaries
-from exposure.models import ExposureWeek, ExposureWeekCategory, User, UserRole
+from exposure.models import ExposureWeek, ExposureWeekCategory
 from exposure.policy import Policy
 from exposure.summaries import Distribution, Totals
 
 QUANTILES = (50, 90)
 Caps = tuple[float | None, float | None]  # graphic minutes, dose
-
-
-def scope(team_id: int | None) -> Select[Any]:
-    """The people counted: active associates, of one team or all (as `people_in_scope`)."""
-    query = (
-        select(User.id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == "associate", User.active.is_(True))
-    )
-    return query.where(User.team_id == team_id) if team_id is not None else query
 
 
 @dataclass(frozen=True)
@@ -200,7 +190,7 @@ def weekly(
 ) -> list[Spread]:
     """For each window (a local week): the spread of everyone's totals in it (people in
     scope with no exposure count as zero). `caps` are (graphic minutes, dose)."""
-    people = scope(team_id)
+    people = summaries.associates(team_id)
     mondays = _weeks_valid(session, policy, windows)
     if mondays is None:
         ids = list(session.scalars(people))
@@ -241,7 +231,7 @@ def by_category(
     caps: Caps,
 ) -> dict[str, Spread]:
     """Per category: the spread of the totals of the people in scope who saw it."""
-    people = scope(team_id)
+    people = summaries.associates(team_id)
     mondays = _weeks_valid(session, policy, [(start, end)])
     if mondays is None:
         ids = list(session.scalars(people))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from exposure import daily, rollups
@@ -22,6 +22,7 @@ from exposure.models import (
     ExposureWeek,
     ExposureWeekCategory,
     User,
+    UserRole,
 )
 from exposure.policy import Policy
 from exposure.rollups import floored_seconds
@@ -361,15 +362,17 @@ def distribution(values: Sequence[float], cap: float | None) -> Distribution:
     )
 
 
-def people_in_scope(session: Session, team_id: int | None) -> list[int]:
-    """Active associates, of one team or all; people with no exposure count as zero."""
-    from exposure.models import UserRole
-
+def associates(team_id: int | None, *columns: Any) -> Select[Any]:
+    """The people exposure pages count: active associates, of one team or all (people with
+    no exposure count as zero). Selects `columns`, or just the ids."""
     query = (
-        select(User.id)
+        select(*(columns or (User.id,)))
         .join(UserRole, UserRole.user_id == User.id)
         .where(UserRole.role == "associate", User.active.is_(True))
     )
-    if team_id is not None:
-        query = query.where(User.team_id == team_id)
-    return list(session.scalars(query))
+    return query.where(User.team_id == team_id) if team_id is not None else query
+
+
+def people_in_scope(session: Session, team_id: int | None) -> list[int]:
+    """The ids of `associates`."""
+    return list(session.scalars(associates(team_id)))

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from exposure import audit, breaks, distributions, roster, summaries
 from exposure.categories import LEVEL_NAMES
-from exposure.models import Break, CheckIn, ExposureEvent, ExposureRollup, Team, User, UserRole
+from exposure.models import Break, CheckIn, ExposureEvent, ExposureRollup, Team, User
 from exposure.policy import Policy
 from exposure.summaries import Distribution, Totals
 from wellbeing import charts
@@ -310,16 +310,9 @@ class _Person:
 
 
 def _people(session: Session, team_id: int | None) -> list[_Person]:
-    """Active associates, of one team or all, by name (as `summaries.people_in_scope`)."""
-    query = (
-        select(User.id, User.display_name, User.team_id)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role == "associate", User.active.is_(True))
-        .order_by(User.display_name)
-    )
-    if team_id is not None:
-        query = query.where(User.team_id == team_id)
-    return [_Person(*row) for row in session.execute(query)]
+    """`summaries.associates` by name."""
+    query = summaries.associates(team_id, User.id, User.display_name, User.team_id)
+    return [_Person(*row) for row in session.execute(query.order_by(User.display_name))]
 
 
 def _totals(
