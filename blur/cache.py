@@ -58,7 +58,6 @@ class _Verified:
 
     sidecar: FileIdentity
     image: FileIdentity
-    suffix: str
     meta: dict[str, Any]
 
 
@@ -148,8 +147,7 @@ class RenditionCache:
             with open(sidecar, "rb") as handle:
                 side = _identity(os.fstat(handle.fileno()))
                 meta = json.loads(handle.read())
-            suffix = suffix_of(meta)
-            path = folder / (key + suffix)
+            path = folder / (key + suffix_of(meta))
             with open(path, "rb") as handle:
                 image = _identity(os.fstat(handle.fileno()))
                 data = handle.read()
@@ -159,7 +157,7 @@ class RenditionCache:
             return None
         if len(self._verified) >= _MEMO_ENTRIES:
             self._verified.clear()
-        self._verified[key] = _Verified(side, image, suffix, meta)
+        self._verified[key] = _Verified(side, image, meta)
         return meta, data, path
 
     def _touch(self, key: str, path: Path) -> None:
